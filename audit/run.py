@@ -1,0 +1,148 @@
+"""The whole audit, stage by stage: load -> flag -> judge -> measure -> write outputs.
+
+The CLI parses options into :class:`RunOptions` and calls :func:`run_audit`; nothing here prints
+except through the ``log`` callback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .cache import ResultCache
+from .config import JudgeSpec, check_credentials, load_judge_config, resolve_judge
+from .errors import ConfigError
+from .flag import MentionFlag, flag_items
+from .judge import Judgment, imported_judgments, plan_calls, run_judges
+from .load import Dataset, load_items
+from .output import write_outputs
+from .prompts import template_hash
+from .results import Habit, build_results
+
+
+def bundled_example() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("audit._fixtures").joinpath("example.jsonl")))
+
+
+@dataclass
+class RunOptions:
+    data: Path | None = None
+    judges: list[str] = field(default_factory=list)
+    config: Path | None = None
+    out: Path = Path("judge-audit-out")
+    flagger: str = "offline"
+    seed: int = 0
+    samples: int = 1
+    both_orders: bool = False
+    measure_habits: bool = False
+    cache_dir: Path | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class RunOutcome:
+    results: dict
+    judgments: list[Judgment]
+    paths: dict[str, Path]
+
+
+def choose_judges(dataset: Dataset, requested: list[str], specs: dict[str, JudgeSpec]) -> tuple[list[JudgeSpec], list[str]]:
+    """(judges to call, judges imported from the data).
+
+    No --judges: the judges whose ratings are already in the data; if there are none, ``local``.
+    With --judges: those are called, and imported judges in the data are audited too.
+    """
+    imported = dataset.imported_judges
+    if not requested:
+        return ([], imported) if imported else ([resolve_judge("local", specs)], [])
+    clash = [n for n in requested if n in imported]
+    if clash:
+        raise ConfigError(
+            f"judge {clash[0]!r} already has imported ratings in {dataset.path}; "
+            f"omit it from --judges to audit those ratings, or call it under another name via --config"
+        )
+    return [resolve_judge(n, specs) for n in requested], imported
+
+
+def audit_card(dataset: Dataset, called: list[JudgeSpec], opts: RunOptions, judgments: list[Judgment]) -> dict:
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    calls = [j for j in judgments if j.status != "imported"]
+    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
+    return {
+        "tool": "judge-audit", "tool_version": __version__,
+        "litellm_version": version("litellm"), "instructor_version": version("instructor"),
+        "llama_cpp_python_version": version("llama-cpp-python"),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
+        "prompt_templates": {t: template_hash(t) for t in ("judge_preference", "flagger_mention", "generator_personalized")},
+        "judges": {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in called},
+        "seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders, "flagger": opts.flagger,
+        "calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
+        "failures": sum(1 for j in calls if j.status == "failed"),
+        "cost_usd_this_run": sum(costs) if costs else None,
+        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+    }
+
+
+def measure_habits(dataset: Dataset, called: list[JudgeSpec], cache: ResultCache, seed: int) -> dict[str, Habit]:
+    """Each called judge writes personalized answers for the dataset's prompts; flag them offline."""
+    from .flag import flag_offline
+    from .judge import run_structured
+    from .prompts import render_messages
+
+    out = {}
+    msgs = [render_messages("generator_personalized", attributes=it.attributes, prompt=it.prompt) for it in dataset.items]
+    for spec in called:
+        results = run_structured(spec, msgs, None, cache, seed=seed)
+        k = n = 0
+        for item, res in zip(dataset.items, results):
+            if res.value is None:
+                continue
+            n += 1
+            k += flag_offline(res.value["text"], item.attributes).flagged
+        out[spec.name] = Habit(k, n, "measured")
+    return out
+
+
+def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> RunOutcome:
+    dataset = load_items(opts.data or bundled_example())
+    specs = load_judge_config(opts.config)
+    called, imported = choose_judges(dataset, opts.judges, specs)
+    flagger_spec = resolve_judge(opts.flagger, specs) if opts.flagger != "offline" else None
+    for spec in called + ([flagger_spec] if flagger_spec else []):
+        check_credentials(spec)  # before any spending
+
+    cache = ResultCache(opts.cache_dir, enabled=opts.use_cache)
+    try:
+        flags: dict[str, MentionFlag] = flag_items(dataset.items, flagger_spec, cache, seed=opts.seed)
+        n_calls = len(plan_calls(dataset.items, samples=opts.samples, both_orders=opts.both_orders, seed=opts.seed))
+        if called:
+            log(f"judging {len(dataset.items)} items with {', '.join(s.name for s in called)} ({n_calls} calls per judge)")
+        judgments = imported_judgments(dataset.items) + run_judges(
+            list(dataset.items), called, cache, seed=opts.seed, samples=opts.samples,
+            both_orders=opts.both_orders, on_result=on_result)
+        habits = measure_habits(dataset, called, cache, opts.seed) if opts.measure_habits else None
+    finally:
+        cache.close()
+
+    judge_models = {s.name: s.model for s in called} | {n: n for n in imported}
+    judge_sources = {s.name: "called" for s in called} | {n: "imported" for n in imported}
+    card = audit_card(dataset, called, opts, judgments)
+    results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
+                            measured_habits=habits, card=card)
+    paths = write_outputs(opts.out, results, judgments, dataset, flags)
+    return RunOutcome(results, judgments, paths)

@@ -1,0 +1,509 @@
+"""A tiny, stdlib-only, OpenAI-compatible chat-completions server for tests.
+
+Usage::
+
+    from openai_server import OpenAIServer, judge_responder
+
+    with OpenAIServer(judge_responder(lambda text: 4), latency=0.1) as srv:
+        ... litellm.acompletion(model="openai/test-judge", api_base=srv.base_url,
+                                api_key="sk-test", messages=[...])
+        assert srv.count == 1
+
+Endpoints (also without the ``/v1`` prefix):
+
+* ``POST /v1/chat/completions`` -- non-streaming chat completions.  If the
+  request has ``tools`` the answer is returned as a tool call (instructor
+  TOOLS mode), otherwise as ``message.content``.
+* ``GET /v1/models`` -- a small model list.
+
+Faults (``faults`` rates / ``faults_script``): ``"429"``, ``"500"``, ``"hang"``,
+``"malformed"``, ``"out_of_range"``.  Only 127.0.0.1 is ever bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterable, Optional, Union
+
+__all__ = [
+    "OpenAIServer",
+    "judge_responder",
+    "default_responder",
+    "prompt_text",
+    "FAULT_KINDS",
+]
+
+#: Fault kinds in priority order (rates are drawn in this order).
+FAULT_KINDS = ("429", "500", "hang", "malformed", "out_of_range")
+
+MALFORMED_CONTENT = '{"rating": 4, "rationale": "unterminated'
+OUT_OF_RANGE_CONTENT = '{"rating": 9, "rationale": "out of range"}'
+
+Responder = Callable[[dict], Union[str, dict]]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _content_text(content: Any) -> str:
+    """Text of one message's ``content`` (string, list of parts, or None)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return str(content)
+
+
+def prompt_text(request: dict) -> str:
+    """Concatenation (newline-joined) of all message contents in a request."""
+    return "\n".join(_content_text(m.get("content")) for m in request.get("messages") or [] if isinstance(m, dict))
+
+
+def _estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def default_responder(request: dict) -> str:
+    return json.dumps({"rating": 3, "rationale": "default"})
+
+
+def judge_responder(rule: Callable[[str], Any], rationale: str = "planted judge") -> Responder:
+    """Responder answering ``{"rating": rule(prompt_text), "rationale": ...}``.
+
+    ``rule(text)`` receives the concatenation of all message contents and
+    returns an int rating, or a ``(rating, rationale)`` tuple.
+    """
+
+    def responder(request: dict) -> str:
+        out = rule(prompt_text(request))
+        if isinstance(out, tuple):
+            rating, why = out
+        else:
+            rating, why = out, rationale
+        return json.dumps({"rating": rating, "rationale": why})
+
+    return responder
+
+
+def _error_body(message: str, type_: str, code: Optional[str] = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):  # quiet: clients hanging up are normal
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx/openai clients expect
+    server_version = "FakeOpenAI/1.0"
+    sys_version = ""
+
+    # set per server instance via a subclass
+    owner: "OpenAIServer"
+
+    def log_message(self, format, *args):  # quiet
+        pass
+
+    # ---- low level
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline().strip()
+                size = int(line.split(b";")[0], 16)
+                if size == 0:
+                    # consume trailer
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_json(self, status: int, obj: Any, headers: Optional[dict] = None) -> None:
+        data = json.dumps(obj).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, OSError):
+            self.close_connection = True
+
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    # ---- verbs
+    def do_GET(self):
+        path = self._path()
+        if path in ("/v1/models", "/models"):
+            self._send_json(200, self.owner._models_body())
+        elif path in ("", "/", "/health", "/v1", "/v1/health"):
+            self._send_json(200, {"status": "ok"})
+        else:
+            self._send_json(404, _error_body(f"Unknown path {self.path}", "invalid_request_error", "not_found"))
+
+    def do_POST(self):
+        path = self._path()
+        try:
+            raw = self._read_body()
+        except Exception:
+            self.close_connection = True
+            return
+        if path not in ("/v1/chat/completions", "/chat/completions"):
+            self._send_json(404, _error_body(f"Unknown path {self.path}", "invalid_request_error", "not_found"))
+            return
+        status, body, headers = self.owner._handle_chat(raw, dict(self.headers.items()))
+        self._send_json(status, body, headers)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class OpenAIServer:
+    """OpenAI-compatible fake on 127.0.0.1:<free port>.
+
+    Parameters
+    ----------
+    responder: ``responder(request_body: dict) -> str | dict``; the assistant
+        message content (a dict is JSON-encoded).  Default: ``{"rating": 3,
+        "rationale": "default"}``.
+    latency: seconds to sleep before answering every chat request (faults
+        included), or ``callable(request) -> float``.
+    faults: rates, e.g. ``{"429": 0.1, "500": 0.1, "hang": 0.05,
+        "malformed": 0.1, "out_of_range": 0.05}``.  Per request one draw per
+        kind from ``random.Random(seed)`` (under a lock) in FAULT_KINDS order;
+        the first hit wins.
+    faults_script: list consumed one entry per request before rates apply;
+        entries are a fault kind or ``None``/``"ok"`` (normal answer).
+    seed: RNG seed for fault rates.
+    model_name_echo: echo the request's ``model`` in the response (else
+        ``"test-model"``).
+    retry_after: value of the ``Retry-After`` header on 429s.
+    hang_seconds: how long a "hang" sleeps before answering normally
+        (interrupted early by ``stop()``).
+    require_api_key: if set, requests without ``Authorization: Bearer <key>``
+        get a 401.
+    """
+
+    def __init__(
+        self,
+        responder: Optional[Responder] = None,
+        *,
+        latency: Union[float, Callable[[dict], float]] = 0.0,
+        faults: Optional[dict] = None,
+        faults_script: Optional[Iterable[Optional[str]]] = None,
+        seed: int = 0,
+        model_name_echo: bool = True,
+        retry_after: Union[int, float] = 1,
+        hang_seconds: float = 30.0,
+        require_api_key: Optional[str] = None,
+    ):
+        self.responder: Responder = responder or default_responder
+        self.latency = latency
+        self.faults = dict(faults or {})
+        unknown = set(self.faults) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected {FAULT_KINDS}")
+        self.faults_script: list = list(faults_script or [])
+        self._check_script(self.faults_script)
+        self.seed = seed
+        self.model_name_echo = model_name_echo
+        self.retry_after = retry_after
+        self.hang_seconds = hang_seconds
+        self.require_api_key = require_api_key
+
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._stop_event = threading.Event()
+        self._httpd: Optional[_HTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self.host = "127.0.0.1"
+        self.port: Optional[int] = None
+
+        self._requests: list = []
+        self._headers: list = []
+        self._outcomes: list = []
+        self._count = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    # ---- lifecycle
+    def start(self) -> "OpenAIServer":
+        if self._httpd is not None:
+            return self
+        self._stop_event.clear()
+        handler = type("BoundHandler", (_Handler,), {"owner": self})
+        self._httpd = _HTTPServer((self.host, 0), handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"openai-fake-{self.port}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stop_event.set()  # wake sleeping "hang"/latency handlers
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "OpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("server not started")
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def url(self) -> str:
+        """Full chat-completions URL."""
+        return self.base_url + "/chat/completions"
+
+    # ---- counters (thread-safe snapshots)
+    @property
+    def requests(self) -> list:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_headers(self) -> list:
+        """Headers (lower-cased names) of each parsed request, parallel to ``requests``."""
+        with self._lock:
+            return [dict(h) for h in self._headers]
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    @property
+    def outcomes(self) -> list:
+        with self._lock:
+            return list(self._outcomes)
+
+    @property
+    def ok_count(self) -> int:
+        with self._lock:
+            return sum(1 for o in self._outcomes if o == "ok")
+
+    @property
+    def max_in_flight(self) -> int:
+        """Largest number of chat requests being handled at the same time."""
+        with self._lock:
+            return self._max_in_flight
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._headers.clear()
+            self._outcomes.clear()
+            self._count = 0
+            self._max_in_flight = self._in_flight
+
+    def script(self, *entries: Optional[str]) -> None:
+        """Append entries to the fault script (thread-safe)."""
+        self._check_script(entries)
+        with self._lock:
+            self.faults_script.extend(entries)
+
+    @staticmethod
+    def _check_script(entries) -> None:
+        for e in entries:
+            if e is not None and e != "ok" and e not in FAULT_KINDS:
+                raise ValueError(f"unknown scripted fault {e!r}; expected None, 'ok' or one of {FAULT_KINDS}")
+
+    # ---- internals
+    def _sleep(self, seconds: float) -> None:
+        if seconds and seconds > 0:
+            self._stop_event.wait(seconds)
+
+    def _pick_fault(self) -> Optional[str]:
+        """Called under self._lock."""
+        if self.faults_script:
+            entry = self.faults_script.pop(0)
+            return None if entry in (None, "ok") else entry
+        if not self.faults:
+            return None
+        chosen = None
+        for kind in FAULT_KINDS:  # one draw each, always, so the stream is stable
+            if kind in self.faults:
+                hit = self._rng.random() < float(self.faults[kind])
+                if hit and chosen is None:
+                    chosen = kind
+        return chosen
+
+    def _models_body(self) -> dict:
+        now = int(time.time())
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": now, "owned_by": "judge-audit-tests"}
+                for name in ("test-judge", "test-model")
+            ],
+        }
+
+    def _record_outcome(self, outcome: str) -> None:
+        with self._lock:
+            self._outcomes.append(outcome)
+
+    def _handle_chat(self, raw: bytes, headers: dict) -> tuple:
+        hdrs = {k.lower(): v for k, v in headers.items()}
+        try:
+            request = json.loads(raw.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            request = None
+            parse_error = str(e)
+        else:
+            parse_error = None if isinstance(request, dict) else "body must be a JSON object"
+
+        with self._lock:
+            self._count += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            if parse_error is None:
+                self._requests.append(request)
+                self._headers.append(hdrs)
+        try:
+            return self._answer(request, parse_error, hdrs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, request: Optional[dict], parse_error: Optional[str], hdrs: dict) -> tuple:
+        if parse_error is not None:
+            self._record_outcome("400")
+            return 400, _error_body(f"Invalid JSON body: {parse_error}", "invalid_request_error"), None
+
+        if self.require_api_key is not None:
+            auth = hdrs.get("authorization", "")
+            if auth != f"Bearer {self.require_api_key}":
+                self._record_outcome("401")
+                return 401, _error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), None
+
+        if request.get("stream"):
+            self._record_outcome("400")
+            return 400, _error_body("stream=true is not supported by this test server", "invalid_request_error"), None
+
+        latency = self.latency(request) if callable(self.latency) else self.latency
+        self._sleep(float(latency or 0.0))
+
+        with self._lock:
+            fault = self._pick_fault()
+
+        if fault == "429":
+            self._record_outcome("429")
+            return (
+                429,
+                _error_body("Rate limit reached for requests (injected).", "requests", "rate_limit_exceeded"),
+                {"Retry-After": self.retry_after},
+            )
+        if fault == "500":
+            self._record_outcome("500")
+            return 500, _error_body("The server had an error while processing your request (injected).", "server_error"), None
+        if fault == "hang":
+            # recorded up front so tests can see it while the client is timing out
+            self._record_outcome("hang")
+            self._sleep(self.hang_seconds)
+            if self._stop_event.is_set():
+                return 503, _error_body("server shutting down", "server_error"), None
+
+        if fault == "malformed":
+            content = MALFORMED_CONTENT
+        elif fault == "out_of_range":
+            content = OUT_OF_RANGE_CONTENT
+        else:
+            try:
+                content = self.responder(request)
+            except Exception as e:  # a buggy responder shows up as a 500, not a dead thread
+                if fault != "hang":
+                    self._record_outcome("responder_error")
+                return 500, _error_body(f"responder raised {type(e).__name__}: {e}", "server_error"), None
+            if isinstance(content, (dict, list)):
+                content = json.dumps(content)
+            elif not isinstance(content, str):
+                content = str(content)
+
+        body = self._completion_body(request, content)
+        if fault != "hang":
+            self._record_outcome(fault or "ok")
+        return 200, body, None
+
+    def _completion_body(self, request: dict, content: str) -> dict:
+        n = next(self._ids)
+        model = request.get("model") if self.model_name_echo else None
+        tools = request.get("tools") or []
+        if tools:
+            name = None
+            choice = request.get("tool_choice")
+            if isinstance(choice, dict):
+                name = (choice.get("function") or {}).get("name")
+            if not name:
+                first = tools[0] if isinstance(tools[0], dict) else {}
+                name = (first.get("function") or {}).get("name") or first.get("name") or "tool"
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": content}}
+                ],
+            }
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": content}
+            finish = "stop"
+        prompt_tokens = _estimate_tokens(prompt_text(request))
+        completion_tokens = _estimate_tokens(content)
+        return {
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model or "test-model",
+            "system_fingerprint": "fp_test",
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
