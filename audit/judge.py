@@ -93,8 +93,13 @@ def _litellm():
     if _LITELLM is None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        import logging
+
         import litellm
 
+        # instructor logs every failed attempt at ERROR; we record failures in judgments.csv instead
+        for name in ("instructor", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         litellm.telemetry = False
         litellm.suppress_debug_info = True
         litellm.drop_params = True  # a judge that rejects e.g. temperature still works

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
-from importlib import resources
+from .assets import asset_dir, read_asset
 
 import jinja2
 
@@ -19,7 +19,7 @@ def fence(text: str) -> str:
 
 @lru_cache(maxsize=None)
 def _env() -> jinja2.Environment:
-    root = resources.files("audit._prompts")
+    root = asset_dir("prompts")
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text(encoding="utf-8")),
         autoescape=False,  # plain-text prompts; untrusted text goes through `fence`
@@ -31,7 +31,7 @@ def _env() -> jinja2.Environment:
 
 
 def template_source(name: str) -> str:
-    return resources.files("audit._prompts").joinpath(name).read_text(encoding="utf-8")
+    return read_asset("prompts", name)
 
 
 def template_hash(task: str) -> str:

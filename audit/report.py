@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from functools import lru_cache
-from importlib import resources
+from .assets import asset_dir
 
 import jinja2
 
@@ -20,7 +20,7 @@ from .load import SCALE, Dataset
 
 @lru_cache(maxsize=None)
 def _env() -> jinja2.Environment:
-    root = resources.files("audit._reports")
+    root = asset_dir("reports")
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text(encoding="utf-8")),
         autoescape=True,

@@ -27,9 +27,9 @@ from .results import Habit, build_results
 
 
 def bundled_example() -> Path:
-    from importlib import resources
+    from .assets import asset_dir
 
-    return Path(str(resources.files("audit._fixtures").joinpath("example.jsonl")))
+    return Path(str(asset_dir("fixtures").joinpath("example.jsonl")))
 
 
 @dataclass
@@ -52,6 +52,8 @@ class RunOutcome:
     results: dict
     judgments: list[Judgment]
     paths: dict[str, Path]
+    dataset: Dataset | None = None  # the loaded items (judge-audit check pairs judges on them)
+    flags: dict[str, MentionFlag] | None = None  # item id -> explicit-mention flag
 
 
 def choose_judges(dataset: Dataset, requested: list[str], specs: dict[str, JudgeSpec]) -> tuple[list[JudgeSpec], list[str]]:
@@ -145,4 +147,4 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
                             measured_habits=habits, card=card)
     paths = write_outputs(opts.out, results, judgments, dataset, flags)
-    return RunOutcome(results, judgments, paths)
+    return RunOutcome(results, judgments, paths, dataset, flags)

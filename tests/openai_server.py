@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,9 +69,18 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def prompt_text(request: dict) -> str:
-    """Concatenation (newline-joined) of all message contents in a request."""
-    return "\n".join(_content_text(m.get("content")) for m in request.get("messages") or [] if isinstance(m, dict))
+def prompt_text(request: dict, roles: Optional[Iterable[str]] = None) -> str:
+    """Concatenation (newline-joined) of the message contents in a request.
+
+    ``roles`` (e.g. ``("user",)``) restricts which messages are included;
+    default: all of them.
+    """
+    wanted = None if roles is None else set(roles)
+    return "\n".join(
+        _content_text(m.get("content"))
+        for m in request.get("messages") or []
+        if isinstance(m, dict) and (wanted is None or m.get("role") in wanted)
+    )
 
 
 def _estimate_tokens(text: str) -> int:
@@ -81,15 +91,27 @@ def default_responder(request: dict) -> str:
     return json.dumps({"rating": 3, "rationale": "default"})
 
 
-def judge_responder(rule: Callable[[str], Any], rationale: str = "planted judge") -> Responder:
+def judge_responder(
+    rule: Callable[[str], Any],
+    rationale: str = "planted judge",
+    *,
+    roles: Optional[Iterable[str]] = None,
+) -> Responder:
     """Responder answering ``{"rating": rule(prompt_text), "rationale": ...}``.
 
-    ``rule(text)`` receives the concatenation of all message contents and
-    returns an int rating, or a ``(rating, rationale)`` tuple.
+    ``rule(text)`` receives the concatenation of all message contents (or
+    only those whose role is in ``roles``) and returns an int rating, or a
+    ``(rating, rationale)`` tuple.
+
+    Beware: instructor's JSON / MD_JSON modes inject a system message that
+    starts "As a genius expert, ..." -- a rule keyed on "As a" must use
+    ``roles=("user",)`` (or a more specific marker).  Instructor re-asks
+    (validation retries) also append assistant/user/tool messages.
     """
+    roles = None if roles is None else tuple(roles)
 
     def responder(request: dict) -> str:
-        out = rule(prompt_text(request))
+        out = rule(prompt_text(request, roles))
         if isinstance(out, tuple):
             rating, why = out
         else:
@@ -110,6 +132,31 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
     allow_reuse_address = True
+
+    def __init__(self, *args, **kwargs):
+        self._conns: set = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Drop open (keep-alive) client connections so a stopped server serves nothing."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request, client_address):  # quiet: clients hanging up are normal
         pass
@@ -279,6 +326,7 @@ class OpenAIServer:
         self._stop_event.set()  # wake sleeping "hang"/latency handlers
         httpd.shutdown()
         httpd.server_close()
+        httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -7,7 +7,9 @@ litellm/instructor are imported lazily so collecting this module stays fast.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import logging
 import os
 import socket
 import threading
@@ -51,7 +53,14 @@ def _litellm():
     litellm = pytest.importorskip("litellm")
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    # each asyncio.run() is a new loop; litellm's logging worker warns about that
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     return litellm
+
+
+async def _acomplete(litellm, srv, messages=MESSAGES, **kw):
+    return await litellm.acompletion(model="openai/test-judge", api_base=srv.base_url,
+                                     api_key="sk-test", messages=messages, **kw)
 
 
 def _verdict_model():
@@ -69,8 +78,13 @@ def _verdict_model():
 
 def test_lifecycle_base_url_and_models():
     srv = OpenAIServer().start()
+    keepalive = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    body = json.dumps({"model": "m", "messages": MESSAGES})
     try:
         assert srv.base_url.startswith("http://127.0.0.1:") and srv.base_url.endswith("/v1")
+        keepalive.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        assert keepalive.getresponse().read() and srv.count == 1
+        srv.reset_counts()
         with urllib.request.urlopen(srv.base_url + "/models", timeout=5) as resp:
             models = json.loads(resp.read())
         assert models["object"] == "list" and models["data"][0]["id"]
@@ -78,6 +92,11 @@ def test_lifecycle_base_url_and_models():
     finally:
         srv.stop()
     srv.stop()  # idempotent
+    # kept-alive connections are dropped by stop(): a stopped server answers nothing
+    with pytest.raises((OSError, http.client.HTTPException)):
+        keepalive.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        keepalive.getresponse()
+    assert srv.count == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
 
@@ -271,4 +290,123 @@ def test_litellm_acompletion_content_and_concurrency():
     with OpenAIServer(judge_responder(rule), latency=0.5) as srv:
         resps, elapsed = asyncio.run(main(srv))
         assert len(resps) == 40 and srv.count == 41 and srv.ok_count == 41
+        print(f"40 concurrent litellm calls, latency 0.5: {elapsed:.2f}s, max_in_flight={srv.max_in_flight}")
         assert elapsed < 5, f"40 calls x 0.5 s took {elapsed:.1f}s -- serialised?"
+        assert srv.max_in_flight >= 20
+
+
+def test_litellm_retries_500_twice_by_default_and_max_retries_0_disables():
+    litellm = _litellm()
+    # default: the openai SDK inside litellm retries 5xx/429/timeouts 2 times -> 3 requests
+    with OpenAIServer(faults_script=["500"] * 10, retry_after=0) as srv:
+        with pytest.raises(litellm.InternalServerError):
+            asyncio.run(_acomplete(litellm, srv))
+        assert srv.count == 3 and srv.outcomes == ["500"] * 3
+        assert [h["x-stainless-retry-count"] for h in srv.request_headers] == ["0", "1", "2"]
+    for kw in ({"max_retries": 0}, {"num_retries": 0}):
+        with OpenAIServer(faults_script=["500"] * 10) as srv:
+            with pytest.raises(litellm.InternalServerError):
+                asyncio.run(_acomplete(litellm, srv, **kw))
+            assert srv.count == 1, kw
+        with OpenAIServer(faults_script=["429"] * 10) as srv:
+            with pytest.raises(litellm.RateLimitError):
+                asyncio.run(_acomplete(litellm, srv, **kw))
+            assert srv.count == 1, kw
+
+
+def test_litellm_429_retry_honours_retry_after_then_succeeds():
+    litellm = _litellm()
+    with OpenAIServer(faults_script=["429", None], retry_after=1) as srv:
+        t0 = time.monotonic()
+        resp = asyncio.run(_acomplete(litellm, srv))
+        elapsed = time.monotonic() - t0
+        assert json.loads(resp.choices[0].message.content)["rating"] == 3
+        assert srv.outcomes == ["429", "ok"]
+        assert elapsed >= 0.9, elapsed  # waited for Retry-After: 1
+
+
+def test_litellm_hang_times_out():
+    litellm = _litellm()
+    with OpenAIServer(faults_script=["hang"], hang_seconds=30) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(litellm.Timeout):
+            asyncio.run(_acomplete(litellm, srv, timeout=0.5, num_retries=0))
+        assert time.monotonic() - t0 < 5
+        assert srv.count == 1 and srv.outcomes == ["hang"]
+
+
+def test_litellm_malformed_and_out_of_range_pass_through_raw():
+    litellm = _litellm()
+    with OpenAIServer(faults_script=["malformed", "out_of_range"]) as srv:
+        r1 = asyncio.run(_acomplete(litellm, srv))
+        r2 = asyncio.run(_acomplete(litellm, srv))
+        assert r1.choices[0].message.content == '{"rating": 4, "rationale": "unterminated'
+        assert json.loads(r2.choices[0].message.content)["rating"] == 9
+
+
+# --------------------------------------------------------------------------- (c) instructor
+
+
+def _instructor_create(srv, mode, **kw):
+    litellm = _litellm()
+    instructor = pytest.importorskip("instructor")
+    client = instructor.from_litellm(litellm.acompletion, mode=getattr(instructor.Mode, mode))
+    if mode == "TOOLS":
+        kw.setdefault("_skip_mcp_handler", True)  # else litellm: "No module named 'mcp'"
+    return client.chat.completions.create(
+        model="openai/test-judge", api_base=srv.base_url, api_key="sk-test",
+        messages=kw.pop("messages", MESSAGES), response_model=_verdict_model(), **kw,
+    )
+
+
+@pytest.mark.parametrize("mode", ["JSON", "TOOLS", "JSON_SCHEMA"])
+def test_instructor_modes_parse_verdict(mode):
+    rule = lambda text: 5 if "As a teacher" in text else 1  # noqa: E731
+    with OpenAIServer(judge_responder(rule, "because")) as srv:
+        v = asyncio.run(_instructor_create(srv, mode))
+        assert (v.rating, v.rationale) == (5, "because")
+        req = srv.requests[0]
+        assert srv.count == 1 and srv.outcomes == ["ok"]
+    if mode == "TOOLS":
+        assert req["tools"][0]["function"]["name"] == "Verdict"
+        assert req["tool_choice"] == {"type": "function", "function": {"name": "Verdict"}}
+    elif mode == "JSON":
+        assert req["response_format"] == {"type": "json_object"}
+    else:
+        assert req["response_format"]["type"] == "json_schema"
+
+
+def test_instructor_json_mode_system_prompt_contains_as_a():
+    """Gotcha for planted judges: instructor's JSON-mode system prompt says 'As a genius expert'."""
+    rule = lambda text: 5 if "As a" in text else 1  # noqa: E731
+    plain = [{"role": "user", "content": "The answer is fine."}]
+    with OpenAIServer(judge_responder(rule)) as srv:
+        assert asyncio.run(_instructor_create(srv, "JSON", messages=plain)).rating == 5  # fooled
+    with OpenAIServer(judge_responder(rule, roles=("user",))) as srv:
+        assert asyncio.run(_instructor_create(srv, "JSON", messages=plain)).rating == 1
+
+
+@pytest.mark.parametrize("mode", ["JSON", "TOOLS"])
+def test_instructor_reasks_on_invalid_output(mode):
+    InstructorRetryException = pytest.importorskip("instructor.core.exceptions").InstructorRetryException
+    # instructor max_retries=N -> up to N+1 requests (validation re-asks; default N=3)
+    with OpenAIServer(faults_script=["out_of_range", "malformed", None]) as srv:
+        v = asyncio.run(_instructor_create(srv, mode, max_retries=2))
+        assert v.rating == 3 and srv.outcomes == ["out_of_range", "malformed", "ok"]
+    with OpenAIServer(faults_script=["out_of_range"] * 10) as srv:
+        with pytest.raises(InstructorRetryException):
+            asyncio.run(_instructor_create(srv, mode, max_retries=0))
+        assert srv.count == 1
+
+
+def test_instructor_http_retries_need_num_retries_not_max_retries():
+    """instructor consumes max_retries itself; litellm's HTTP retries are controlled by num_retries."""
+    InstructorRetryException = pytest.importorskip("instructor.core.exceptions").InstructorRetryException
+    with OpenAIServer(faults_script=["500"] * 10, retry_after=0) as srv:
+        with pytest.raises(InstructorRetryException):
+            asyncio.run(_instructor_create(srv, "JSON", max_retries=0))
+        assert srv.count == 3  # SDK still retried twice
+    with OpenAIServer(faults_script=["500"] * 10) as srv:
+        with pytest.raises(InstructorRetryException):
+            asyncio.run(_instructor_create(srv, "JSON", max_retries=0, num_retries=0))
+        assert srv.count == 1
