@@ -48,12 +48,50 @@ def find_model_file(name: str) -> Path:
     return found[0]
 
 
+PORTABLE_BUILD = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+                  "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python")
+
+
 def check_available(name: str) -> Path:
-    """Fail before any work when the local judge cannot run (no weights, no llama-cpp-python)."""
+    """Fail before any work when the local judge cannot run (no weights, no llama-cpp-python,
+    or a llama.cpp build that crashes on this CPU)."""
     path = find_model_file(name)
-    if importlib.util.find_spec("llama_cpp") is None:
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None:
         raise JudgeUnavailable("the local judge needs llama-cpp-python: pip install 'judge-audit[local]' (compiles in ~6 min)")
+    _preflight(path, Path(spec.origin).parent)
     return path
+
+
+def _preflight(model: Path, llama_dir: Path) -> None:
+    """Run one tiny generation in a child process, once per llama.cpp build and model file.
+
+    A native llama.cpp build can crash the whole process (SIGSEGV in the AMX kernel on virtual
+    machines whose CPU advertises AMX); a child process turns that into a clear error.
+    """
+    import hashlib
+    import subprocess
+    import sys
+
+    from .cache import default_cache_dir
+
+    libs = sorted(p for p in llama_dir.rglob("*.so*"))
+    stamp = hashlib.sha256("|".join(f"{p}:{p.stat().st_mtime_ns}" for p in [model, *libs]).encode()).hexdigest()[:16]
+    marker = default_cache_dir() / "local-judge-ok" / stamp
+    if marker.exists():
+        return
+    code = ("import sys; from llama_cpp import Llama; "
+            "m = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False); "
+            "m('The capital of France is the city of', max_tokens=2)")
+    proc = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        how = "crashed (segmentation fault)" if proc.returncode in (-11, 139) else f"failed (exit {proc.returncode})"
+        raise JudgeUnavailable(
+            f"llama-cpp-python {how} running {model.name} on this CPU; a native build can do this on virtual "
+            f"machines (AMX). Rebuild it portably: {PORTABLE_BUILD}"
+        )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 _MODELS: dict[str, object] = {}
