@@ -19,7 +19,7 @@ from .cache import ResultCache
 from .config import JudgeSpec, check_credentials, load_judge_config, resolve_judge
 from .errors import ConfigError
 from .flag import MentionFlag, flag_items
-from .judge import Judgment, imported_judgments, plan_calls, run_judges
+from .judge import Judgment, imported_judgments, plan_calls, run_judges, with_temperature
 from .load import Dataset, load_items
 from .output import write_outputs
 from .prompts import template_hash
@@ -45,6 +45,8 @@ class RunOptions:
     measure_habits: bool = False
     cache_dir: Path | None = None
     use_cache: bool = True
+    temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
+    workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
 
 
 @dataclass
@@ -124,6 +126,7 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     dataset = load_items(opts.data or bundled_example())
     specs = load_judge_config(opts.config)
     called, imported = choose_judges(dataset, opts.judges, specs)
+    called = [with_temperature(s, opts.temperature) for s in called]
     flagger_spec = resolve_judge(opts.flagger, specs) if opts.flagger != "offline" else None
     for spec in called + ([flagger_spec] if flagger_spec else []):
         check_credentials(spec)  # before any spending
@@ -136,7 +139,7 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
             log(f"judging {len(dataset.items)} items with {', '.join(s.name for s in called)} ({n_calls} calls per judge)")
         judgments = imported_judgments(dataset.items) + run_judges(
             list(dataset.items), called, cache, seed=opts.seed, samples=opts.samples,
-            both_orders=opts.both_orders, on_result=on_result)
+            both_orders=opts.both_orders, on_result=on_result, workers=opts.workers)
         habits = measure_habits(dataset, called, cache, opts.seed) if opts.measure_habits else None
     finally:
         cache.close()
@@ -145,6 +148,21 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     judge_sources = {s.name: "called" for s in called} | {n: "imported" for n in imported}
     card = audit_card(dataset, called, opts, judgments)
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
-                            measured_habits=habits, card=card)
+                            measured_habits=habits, card=card, seed=opts.seed)
     paths = write_outputs(opts.out, results, judgments, dataset, flags)
     return RunOutcome(results, judgments, paths, dataset, flags)
+
+
+def dry_run(opts: RunOptions) -> list:
+    """The calls and estimated cost per judge of ``run_audit(opts)``, without calling anything."""
+    from .cost import plan_judging
+
+    dataset = load_items(opts.data or bundled_example())
+    called, _ = choose_judges(dataset, opts.judges, load_judge_config(opts.config))
+    called = [with_temperature(s, opts.temperature) for s in called]
+    cache = ResultCache(opts.cache_dir, enabled=opts.use_cache)
+    try:
+        return plan_judging(list(dataset.items), called, cache, samples=opts.samples, both_orders=opts.both_orders,
+                            seed=opts.seed)
+    finally:
+        cache.close()
