@@ -1,0 +1,208 @@
+"""``judge-audit study``: audit the ratings of an existing judge study, with no model call.
+
+load (native JSONL/CSV, or a public layout via :mod:`audit.study_convert`) -> select judges and
+items -> measure (:mod:`audit.study_measures`) -> write ``results.json`` and a flat CSV
+(``ratings.csv`` for the absolute form, ``verdicts.csv`` for the pairwise form).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .errors import ConfigError, InputError
+from .studies import FORMS, AbsoluteStudy, PairwiseStudy, load_absolute, load_pairwise
+from .study_convert import LAYOUTS, load_hanna, load_llmbar
+
+DEFAULT_STUDY_OUT = "judge-audit-study"
+
+
+@dataclass
+class StudyOptions:
+    data: Path
+    form: str | None = None
+    layout: str = "native"
+    scale: tuple[float, float] = (1.0, 5.0)
+    judges: list[str] = field(default_factory=list)
+    exclude_systems: list[str] = field(default_factory=list)
+    out: Path = Path(DEFAULT_STUDY_OUT)
+    seed: int = 0
+
+
+@dataclass
+class StudyOutcome:
+    results: dict
+    paths: dict[str, Path]
+
+
+def resolve_form(form: str | None, layout: str) -> str:
+    """The study form: given, or implied by the layout; a contradiction is a ConfigError."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+    implied = LAYOUTS[layout]
+    if form is None:
+        if implied is None:
+            raise ConfigError("--form is required with --layout native: absolute (rated responses) or pairwise (two responses)")
+        return implied
+    if form not in FORMS:
+        raise ConfigError(f"unknown form {form!r}: use absolute or pairwise")
+    if implied is not None and form != implied:
+        raise ConfigError(f"--layout {layout} holds a {implied} study, not {form}")
+    return form
+
+
+def load_study(opts: StudyOptions) -> AbsoluteStudy | PairwiseStudy:
+    form = resolve_form(opts.form, opts.layout)
+    if opts.layout == "hanna":
+        return load_hanna(opts.data, opts.scale)
+    if opts.layout == "llmbar":
+        return load_llmbar(opts.data)
+    return load_absolute(opts.data, opts.scale) if form == "absolute" else load_pairwise(opts.data)
+
+
+def select(study: AbsoluteStudy | PairwiseStudy, judges: list[str], exclude_systems: list[str]):
+    """Keep the named judges (all when none are named) and drop items of excluded systems."""
+    available = study.judges
+    unknown = [j for j in judges if j not in available]
+    if unknown:
+        shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
+        raise ConfigError(f"judge {unknown[0]!r} is not in {study.path} (judges: {shown})")
+    chosen = judges or available
+    if isinstance(study, PairwiseStudy):
+        if exclude_systems:
+            raise ConfigError("--exclude-system applies to absolute-form studies (items with a 'system')")
+        return study, chosen
+    ratings = study.ratings
+    if exclude_systems:
+        known = set(ratings["system"].dropna())
+        missing = [s for s in exclude_systems if s not in known]
+        if missing:
+            raise ConfigError(f"no items of system {missing[0]!r} in {study.path} (systems: {', '.join(sorted(known))})")
+        ratings = ratings[~ratings["system"].isin(exclude_systems)]
+    ratings = ratings[(ratings["kind"] == "human") | ratings["rater"].isin(chosen)]
+    return AbsoluteStudy(study.path, study.sha256, study.scale, ratings.reset_index(drop=True)), chosen
+
+
+def measure_study(study: AbsoluteStudy | PairwiseStudy, judges: list[str], seed: int) -> dict:
+    from .study_measures import absolute_results, pairwise_results
+
+    if isinstance(study, AbsoluteStudy):
+        return absolute_results(study.ratings, study.scale, seed=seed, judges=judges)
+    return pairwise_results(study.items, study.verdicts, seed=seed, judges=judges)
+
+
+def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
+    """verdicts.csv: one row per verdict with the label, whether it is correct and which slot won."""
+    from .study_measures import judge_verdicts
+
+    frames = [judge_verdicts(study.items, study.verdicts, j) for j in judges]
+    df = pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({"item_id": df["item_id"], "cluster": df["cluster"], "judge": df["judge"],
+                         "swap": df["swap"], "winner": df["verdict"], "label": df["label_cat"],
+                         "correct": df["correct"], "first_slot": df["first_slot"]})
+
+
+def run_study(opts: StudyOptions) -> StudyOutcome:
+    """Load, select, measure and write; returns the results and the written paths."""
+    from .output import _atomic_write, _clean
+
+    study = load_study(opts)
+    study, judges = select(study, opts.judges, opts.exclude_systems)
+    if isinstance(study, AbsoluteStudy) and study.ratings.empty:
+        raise InputError(study.path, None, None, "no items left after --exclude-system")
+    results = measure_study(study, judges, opts.seed)
+    results["audit_card"] = {
+        "tool": "judge-audit", "tool_version": __version__, "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"path": study.path, "sha256": study.sha256, "layout": opts.layout},
+        "form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
+        "seed": opts.seed, "model_calls": 0,
+        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+    }
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out / "results.json"}
+    _atomic_write(paths["results"], json.dumps(_clean(results), indent=2, allow_nan=False) + "\n")
+    if isinstance(study, AbsoluteStudy):
+        kind, table = "ratings", study.ratings
+    else:
+        kind, table = "verdicts", verdict_table(study, judges)
+    paths[kind] = out / f"{kind}.csv"
+    tmp = paths[kind].with_name(paths[kind].name + ".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(paths[kind])
+    return StudyOutcome(results, paths)
+
+
+# --- the terminal summary -----------------------------------------------------------------------
+
+
+def _num(est: dict | None, fmt: str = "{:.2f}") -> str:
+    if not est or est.get("estimate") is None:
+        return "n/a"
+    return fmt.format(est["estimate"])
+
+
+def _ci(est: dict | None) -> str:
+    if not est or est.get("estimate") is None:
+        return "n/a"
+    s = f"{est['estimate']:.2f}"
+    if est.get("ci"):
+        s += " [{:.2f}, {:.2f}]".format(*est["ci"])
+    return s
+
+
+def summary_text(results: dict) -> str:
+    """A short table for the terminal; every number with its CI is in results.json."""
+    if results["form"] == "absolute":
+        return _absolute_summary(results)
+    return _pairwise_summary(results)
+
+
+def _absolute_summary(r: dict) -> str:
+    crit = r["criteria"]
+    judges = r["judges"]
+    width = max([len("humans (reference)")] + [len(j) for j in judges]) + 2
+    cols = [max(len(c), 6) + 2 for c in crit]
+
+    def row(name, cells):
+        return f"{name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, cols))
+
+    lo, hi = r["scale"]
+    lines = [f"absolute study: {r['n_items']} items ({r['n_clusters']} clusters), {len(crit)} criteria, "
+             f"{r['humans']['n_annotators']} annotators, {len(judges)} judges, scale {lo:g}-{hi:g}",
+             "", "Kendall tau-b with the human mean (item level):", row("", crit)]
+    lines.append(row("humans (reference)", [_num(r["humans"]["criteria"][c]["reference_kendall"]) for c in crit]))
+    for name, j in judges.items():
+        lines.append(row(name, [_num(j["criteria"].get(c, {}).get("kendall")) for c in crit]))
+    lines += ["", "inflation = judge rating - human mean:", row("", crit)]
+    for name, j in judges.items():
+        lines.append(row(name, [_num(j["criteria"].get(c, {}).get("inflation"), "{:+.2f}") for c in crit]))
+    for name, j in judges.items():
+        lines.extend(f"warning: {name}: {w}" for w in j["warnings"])
+    lines.append("95% CIs, p-values and Spearman's rho: results.json")
+    return "\n".join(lines)
+
+
+def _pairwise_summary(r: dict) -> str:
+    judges = r["judges"]
+    width = max(len("judge"), *(len(j) for j in judges)) + 2
+    labels = ", ".join(f"{k}: {v}" for k, v in r["labels"].items())
+    head = f"{'judge':<{width}}{'accuracy':<22}{'positional agr.':<22}{'first-slot share':<24}kappa"
+    lines = [f"pairwise study: {r['n_items']} items (labels {labels}), {len(judges)} judges", "", head]
+    for name, j in judges.items():
+        pb = j["position_bias"]
+        first = _num(pb) + (f" (p={pb['p_value']:.2g})" if pb.get("p_value") is not None else "")
+        lines.append(f"{name:<{width}}{_ci(j['accuracy']):<22}{_ci(j['positional_agreement']):<22}"
+                     f"{first:<24}{_ci(j['kappa'])}")
+    lines.append("(first-slot share 0.5 = no position bias, p: exact McNemar test; all CIs and p-values: results.json)")
+    for name, j in judges.items():
+        lines.extend(f"warning: {name}: {w}" for w in j["warnings"])
+    return "\n".join(lines)
