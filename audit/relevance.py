@@ -1,0 +1,285 @@
+"""Relevance audit, stages 1 and 3: load (attribute, prompt) pairs and ask judges whether the
+attribute should change the answer.
+
+Input: one row per pair -- ``id``, ``user_id``, ``attribute``, ``prompt``, ``human_labels``
+(list of ``{"annotator", "relevant": bool}``), optional imported ``judge_labels`` (list of
+``{"judge", "relevant": bool}``) and ``meta``. JSONL (``#`` lines and blank lines are comments) or
+CSV (list columns hold JSON; ``relevant`` values may be true/false). Validation errors become one
+:class:`~audit.errors.InputError` naming the file, the line and the field.
+
+Each called judge answers through instructor with a :class:`RelevanceVerdict`; every call goes
+through :class:`audit.judge.Engine`, so it is cached, retried and paced like a preference call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+
+from .errors import InputError, JudgeUnavailable
+from .load import _explain, _field_name, _rows_jsonl
+
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+REASON_MAX = 200
+TASK = "relevance"  # prompts/relevance.{system,user}.j2
+
+
+class HumanLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    annotator: NonEmptyStr
+    relevant: StrictBool
+
+
+class JudgeLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    judge: NonEmptyStr
+    relevant: StrictBool
+
+
+class Pair(BaseModel):
+    """One (user attribute, new prompt) pair with its human and imported judge labels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: NonEmptyStr
+    user_id: StrictStr | None = None
+    attribute: NonEmptyStr
+    prompt: NonEmptyStr
+    human_labels: list[HumanLabel] = []
+    judge_labels: list[JudgeLabel] = []
+    meta: dict[str, Any] = {}
+
+    @property
+    def cluster(self) -> str:
+        """Resampling unit: the user when known, else the pair."""
+        return self.user_id or self.id
+
+
+@dataclass(frozen=True)
+class RelevanceDataset:
+    path: str
+    sha256: str
+    pairs: tuple[Pair, ...]
+
+    @property
+    def imported_judges(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for pair in self.pairs:
+            for jl in pair.judge_labels:
+                seen.setdefault(jl.judge, None)
+        return list(seen)
+
+    @property
+    def annotators(self) -> list[str]:
+        return sorted({h.annotator for p in self.pairs for h in p.human_labels})
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_JSON_COLUMNS = ("human_labels", "judge_labels", "meta")
+
+
+def _coerce_csv_bools(labels: Any) -> Any:
+    """In CSV cells, accept "true"/"false" strings for ``relevant`` (JSON booleans stay as they are)."""
+    if isinstance(labels, list):
+        for lab in labels:
+            if isinstance(lab, dict) and isinstance(lab.get("relevant"), str) and lab["relevant"].lower() in _BOOL_TEXT:
+                lab["relevant"] = _BOOL_TEXT[lab["relevant"].lower()]
+    return labels
+
+
+def _rows_csv(path: Path, text: str):
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    if not reader.fieldnames:
+        return
+    for row in reader:
+        lineno = reader.line_num
+        if None in row:
+            raise InputError(path, lineno, None, "more cells than header columns")
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None:
+                raise InputError(path, lineno, key, "missing cell (fewer cells than header columns)")
+            if value == "":
+                continue  # empty cell = field not given
+            if key in _JSON_COLUMNS:
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise InputError(path, lineno, key, f"invalid JSON in cell: {exc.msg}") from None
+                out[key] = _coerce_csv_bools(parsed)
+            else:
+                out[key] = value
+        yield lineno, out
+
+
+def _explain_pair(err: dict) -> str:
+    if err["type"] == "bool_type" and err["loc"] and err["loc"][-1] == "relevant":
+        return f"relevant must be true or false (got {err.get('input')!r})"
+    if err["type"] == "missing" and err["loc"] and err["loc"][0] in ("attribute", "prompt", "id"):
+        return "required field is missing (see README 'Relevance audit')"
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling; see README 'Relevance audit')"
+    return _explain(err)
+
+
+def _validate(row: Any, path: Path, line: int) -> Pair:
+    if not isinstance(row, dict):
+        raise InputError(path, line, None, f"expected a JSON object, got {type(row).__name__}")
+    try:
+        return Pair.model_validate(row)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(path, line, _field_name(err["loc"]), _explain_pair(err)) from None
+
+
+def load_pairs(path: str | Path) -> RelevanceDataset:
+    """Read and validate a JSONL or CSV file of (attribute, prompt) pairs.
+
+    Raises :class:`InputError` (exit code 2) for an unreadable file, bad JSON, a missing or
+    mistyped field, a label that is not true/false, a duplicate id, an annotator or judge labelling
+    a pair twice, or a file with no rows.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, None, None, "is a directory, expected a .jsonl or .csv file") from None
+    except OSError as exc:
+        raise InputError(path, None, None, f"cannot read file: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
+
+    rows = _rows_csv(path, text) if path.suffix.lower() == ".csv" else _rows_jsonl(path, text)
+    pairs: list[Pair] = []
+    first_line: dict[str, int] = {}
+    annotator_line: dict[str, int] = {}
+    judge_line: dict[str, int] = {}
+    for lineno, row in rows:
+        pair = _validate(row, path, lineno)
+        if pair.id in first_line:
+            raise InputError(path, lineno, "id", f"duplicate id {pair.id!r} (first on line {first_line[pair.id]})")
+        first_line[pair.id] = lineno
+        for field, names in (("human_labels", [h.annotator for h in pair.human_labels]),
+                             ("judge_labels", [j.judge for j in pair.judge_labels])):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                who = "annotator" if field == "human_labels" else "judge"
+                raise InputError(path, lineno, field, f"{who} {dup[0]!r} labels this pair twice")
+        for h in pair.human_labels:
+            annotator_line.setdefault(h.annotator, lineno)
+        for j in pair.judge_labels:
+            if j.judge in annotator_line:
+                raise InputError(path, lineno, "judge_labels", f"{j.judge!r} is both an annotator (line "
+                                 f"{annotator_line[j.judge]}) and a judge")
+            judge_line.setdefault(j.judge, lineno)
+        clash = sorted(a for a in annotator_line if a in judge_line)
+        if clash:
+            raise InputError(path, lineno, "human_labels", f"{clash[0]!r} is both a judge (line "
+                             f"{judge_line[clash[0]]}) and an annotator")
+        pairs.append(pair)
+    if not pairs:
+        raise InputError(path, None, None, "no rows (the file is empty or holds only comments)")
+    return RelevanceDataset(path=str(path), sha256=hashlib.sha256(data).hexdigest(), pairs=tuple(pairs))
+
+
+# --- judging -----------------------------------------------------------------------------------
+
+
+class RelevanceVerdict(BaseModel):
+    """What a relevance judge must return."""
+
+    relevant: bool = Field(description="true if the attribute should change the response in any way, explicitly or implicitly")
+    reason: str = Field(description="one short sentence", json_schema_extra={"maxLength": REASON_MAX})
+
+    @field_validator("reason")
+    @classmethod
+    def _trim(cls, v: str) -> str:
+        return v.strip()[:2000]
+
+
+@dataclass
+class RelevanceJudgment:
+    """One row of relevance_judgments.csv: one judge call (or one imported label)."""
+
+    pair_id: str
+    judge: str
+    model: str
+    relevant: bool | None
+    reason: str | None
+    status: str  # ok | failed | imported
+    cached: bool = False
+    latency_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+JUDGMENT_COLUMNS = [f.name for f in fields(RelevanceJudgment)]
+
+
+def relevance_messages(pair: Pair) -> list[dict[str, str]]:
+    from .prompts import render_messages
+
+    return render_messages(TASK, attribute=pair.attribute, prompt=pair.prompt)
+
+
+def imported_labels(pairs: Iterable[Pair]) -> list[RelevanceJudgment]:
+    """Judge labels already in the data, as rows (no model call)."""
+    return [RelevanceJudgment(p.id, jl.judge, jl.judge, jl.relevant, None, "imported")
+            for p in pairs for jl in p.judge_labels]
+
+
+async def _judge_all(engine, specs, pairs: list[Pair]) -> list[RelevanceJudgment]:
+    async def one(spec, pair: Pair) -> RelevanceJudgment:
+        res = await engine.call(spec, relevance_messages(pair), RelevanceVerdict)
+        row = RelevanceJudgment(pair.id, spec.name, spec.model, None, None, "failed", res.cached, res.latency_s,
+                                res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+        if res.value is not None:
+            row.relevant, row.reason, row.status = bool(res.value["relevant"]), res.value["reason"], "ok"
+        return row
+
+    return list(await asyncio.gather(*(one(spec, pair) for spec in specs for pair in pairs)))
+
+
+def judge_pairs(pairs: list[Pair], specs: list, cache, *, seed: int = 0, on_result=None) -> list[RelevanceJudgment]:
+    """Ask every judge about every pair (cached). Raises JudgeUnavailable when a judge failed on every pair."""
+    if not specs or not pairs:
+        return []
+    from .judge import Engine
+
+    engine = Engine(cache, seed=seed, on_result=on_result)
+    rows = asyncio.run(_judge_all(engine, specs, pairs))
+    for spec in specs:
+        mine = [r for r in rows if r.judge == spec.name]
+        if mine and not any(r.status == "ok" for r in mine):
+            reason = engine.unavailable.get(spec.name) or mine[0].error or "every call failed"
+            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}")
+    return rows
+
+
+def write_judgments_csv(path: Path, rows: list[RelevanceJudgment]) -> None:
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=JUDGMENT_COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(r.to_row())
+    os.replace(tmp, path)

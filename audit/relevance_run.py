@@ -1,0 +1,441 @@
+"""``judge-audit relevance``: load pairs -> judge -> baselines -> measure -> write outputs.
+
+Every number comes from :mod:`audit.relevance_measure`; this module only selects rows for it and
+assembles the ``relevance`` section of results.json (see README, "Relevance audit"). Outputs in
+``--out``: ``results.json`` (the section is merged into an existing results.json of ``judge-audit
+run`` so ``judge-audit check`` sees both), ``relevance_judgments.csv`` and ``relevance.html``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from . import relevance_measure as rm
+from .errors import ConfigError
+from .relevance import RelevanceDataset, RelevanceJudgment, imported_labels, judge_pairs, load_pairs, write_judgments_csv
+
+BASELINES = ("bm25", "embedding")
+FEW_PAIRS = 10
+
+
+def bundled_relevance_example() -> Path:
+    return Path(str(resources.files("audit._fixtures").joinpath("relevance_example.jsonl")))
+
+
+@dataclass
+class RelevanceOptions:
+    data: Path | None = None
+    judges: list[str] = field(default_factory=list)
+    config: Path | None = None
+    out: Path = Path("judge-audit-out")
+    seed: int = 0
+    ties: str = "irrelevant"
+    baselines: tuple[str, ...] = BASELINES
+    n_resamples: int = rm.N_RESAMPLES
+    cache_dir: Path | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class RelevanceOutcome:
+    results: dict  # the whole results.json written (with the "relevance" section)
+    judgments: list[RelevanceJudgment]
+    paths: dict[str, Path]
+    dataset: RelevanceDataset
+
+
+def parse_baselines(text: str | None) -> tuple[str, ...]:
+    """``bm25,embedding`` (default), a subset, or ``none``."""
+    if text is None:
+        return BASELINES
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    bad = [n for n in names if n not in BASELINES]
+    if bad or not names:
+        raise ConfigError(f"--baselines: unknown baseline {bad[0] if bad else text!r} (use bm25, embedding or none)")
+    return tuple(dict.fromkeys(names))
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def pair_frame(dataset: RelevanceDataset, ties: str) -> pd.DataFrame:
+    """One row per pair: ids, cluster, human counts k (relevant) and m (labels), the majority label."""
+    rows = [{"pair_id": p.id, "user_id": p.user_id, "cluster": p.cluster, "attribute": p.attribute, "prompt": p.prompt,
+             "k": sum(h.relevant for h in p.human_labels), "m": len(p.human_labels)} for p in dataset.pairs]
+    df = pd.DataFrame(rows)
+    df["majority"] = rm.majority_label(df["k"], df["m"], ties)
+    df["tie"] = (df["m"] > 0) & (2 * df["k"] == df["m"])
+    return df
+
+
+def judge_table(judgments: list[RelevanceJudgment]) -> pd.DataFrame:
+    """pair x judge table of labels (1.0 / 0.0, NaN where the call failed or was not made)."""
+    ok = [(j.pair_id, j.judge, float(j.relevant)) for j in judgments if j.status in ("ok", "imported") and j.relevant is not None]
+    if not ok:
+        return pd.DataFrame()
+    df = pd.DataFrame(ok, columns=["pair_id", "judge", "relevant"])
+    return df.pivot_table(index="pair_id", columns="judge", values="relevant", aggfunc="first")
+
+
+def label_long(dataset: RelevanceDataset, table: pd.DataFrame, judges: list[str]) -> pd.DataFrame:
+    """Long table pair_id, rater, relevant (bool) of every human and judge label."""
+    rows = [(p.id, h.annotator, h.relevant) for p in dataset.pairs for h in p.human_labels]
+    for name in judges:
+        if name in table:
+            rows.extend((pid, name, bool(v)) for pid, v in table[name].dropna().items())
+    return pd.DataFrame(rows, columns=["pair_id", "rater", "relevant"])
+
+
+# --- measures on one set of labels ------------------------------------------------------------
+
+
+def _scores_of(labels: np.ndarray, frame: pd.DataFrame, *, seed: int, n_resamples: int) -> dict:
+    """Selection rate, over-selection ratio and P/R/F1 of 0/1 ``labels`` (NaN = none) on ``frame``'s pairs."""
+    has = ~np.isnan(labels)
+    sub, lab = frame[has], labels[has] == 1
+    prf = rm.precision_recall_f1(lab, sub["majority"].to_numpy(float), sub["cluster"].to_numpy(),
+                                 seed=seed, n_resamples=n_resamples)
+    return {
+        "n_pairs_labelled": int(has.sum()),
+        "selection_rate": rm.selection_rate(lab).to_dict(),
+        "over_selection_ratio": rm.over_selection_ratio(lab, sub["k"].to_numpy(), sub["m"].to_numpy(),
+                                                        sub["cluster"].to_numpy(), seed=seed,
+                                                        n_resamples=n_resamples).to_dict(),
+        "precision": prf["precision"].to_dict(),
+        "recall": prf["recall"].to_dict(),
+        "f1": prf["f1"].to_dict(),
+        "confusion": rm.confusion(lab, sub["majority"].to_numpy(float)),
+    }
+
+
+def _warnings(name: str, labels: np.ndarray, rows: list[RelevanceJudgment]) -> list[str]:
+    warns = []
+    failed = sum(1 for r in rows if r.status == "failed")
+    if failed:
+        warns.append(f"{failed} of {len(rows)} calls failed (see relevance_judgments.csv, column error)")
+    got = labels[~np.isnan(labels)]
+    if len(got) >= 5 and (got.all() or not got.any()):
+        warns.append(f"constant: it marked {'every' if got.all() else 'no'} pair relevant; "
+                     "its precision, recall and kappa say little")
+    if len(got) < FEW_PAIRS:
+        warns.append(f"only {len(got)} labelled pairs: estimates are very uncertain")
+    return warns
+
+
+def _baseline_entry(bs, frame: pd.DataFrame, calib: np.ndarray, *, seed: int, n_resamples: int) -> dict:
+    from .baselines import best_threshold
+
+    entry: dict[str, Any] = {"available": bs.scores is not None, "params": bs.params,
+                             "split": {"rule": f"users ordered by sha256('{seed}:' + user); the first half calibrates "
+                                               "the threshold, the other half evaluates it",
+                                       "n_calibration_pairs": int(calib.sum()), "n_evaluation_pairs": int((~calib).sum()),
+                                       "n_calibration_users": int(frame.loc[calib, "cluster"].nunique()),
+                                       "n_evaluation_users": int(frame.loc[~calib, "cluster"].nunique())}}
+    if bs.scores is None:
+        entry["reason"] = bs.reason
+        return entry
+    thr, calib_f1, reason = best_threshold(bs.scores[calib], frame.loc[calib, "majority"].to_numpy(float))
+    entry.update(threshold=thr, calibration_f1=calib_f1,
+                 threshold_rule="maximises F1 against the human majority on the calibration half; relevant = score >= threshold")
+    if thr is None:
+        entry.update(available=False, reason=f"no threshold: {reason}")
+        return entry
+    labels = np.where(bs.scores >= thr, 1.0, 0.0)
+    evaluation = frame[~calib]
+    entry.update(_scores_of(labels[~calib], evaluation, seed=seed, n_resamples=n_resamples))
+    entry["evaluated_on"] = "evaluation half"
+    entry["scores"] = {"min": float(np.min(bs.scores)), "max": float(np.max(bs.scores)),
+                       "share_zero": float(np.mean(bs.scores == 0))}
+    return entry
+
+
+def build_relevance_results(dataset: RelevanceDataset, judgments: list[RelevanceJudgment], *,
+                            judge_models: dict[str, str], judge_sources: dict[str, str], ties: str = "irrelevant",
+                            baseline_scores: list | None = None, seed: int = 0, n_resamples: int = rm.N_RESAMPLES,
+                            card: dict | None = None) -> dict:
+    """The ``relevance`` section of results.json (every number of the relevance audit)."""
+    frame = pair_frame(dataset, ties)
+    table = judge_table(judgments)
+    humans = frame[frame["m"] > 0]
+    calib = None
+    if baseline_scores:
+        from .baselines import split_clusters
+
+        calib = split_clusters(frame["cluster"].tolist(), seed)
+
+    judges = {}
+    for name in judge_models:
+        rows = [j for j in judgments if j.judge == name]
+        col = table[name].reindex(frame["pair_id"]).to_numpy(float) if name in table else np.full(len(frame), np.nan)
+        entry = {"model": judge_models[name], "source": judge_sources[name],
+                 "n_calls": sum(1 for r in rows if r.status != "imported"),
+                 "n_failed": sum(1 for r in rows if r.status == "failed"),
+                 "n_cached": sum(1 for r in rows if r.cached)}
+        entry.update(_scores_of(col, frame, seed=seed, n_resamples=n_resamples))
+        if calib is not None:  # the judge on the baselines' evaluation half, for a like-for-like comparison
+            ev = _scores_of(col[~calib], frame[~calib], seed=seed, n_resamples=n_resamples)
+            entry["evaluation_half"] = {k: ev[k] for k in ("n_pairs_labelled", "precision", "recall", "f1", "over_selection_ratio")}
+        entry["warnings"] = _warnings(name, col, rows)
+        judges[name] = entry
+
+    annotators = dataset.annotators
+    per_annotator = {}
+    for a in annotators:
+        labs = [h.relevant for p in dataset.pairs for h in p.human_labels if h.annotator == a]
+        per_annotator[a] = rm.selection_rate(labs).to_dict()
+    defined = humans["majority"].dropna()
+    long = label_long(dataset, table, list(judge_models))
+    groups = {a: "human" for a in annotators} | {j: "judge" for j in judge_models if j in table}
+    agreement = rm.kappa_summary(long, groups, dict(zip(frame["pair_id"], frame["cluster"])),
+                                 seed=seed, n_resamples=n_resamples)
+
+    baselines = {}
+    for bs in baseline_scores or []:
+        baselines[bs.name] = _baseline_entry(bs, frame, calib, seed=seed, n_resamples=n_resamples)
+
+    return {
+        "task": "relevance: should this user attribute change the response to this prompt in any way?",
+        "n_pairs": int(len(frame)),
+        "n_users": int(frame["user_id"].nunique()),
+        "n_clusters": int(frame["cluster"].nunique()),
+        "n_pairs_with_human_labels": int(len(humans)),
+        "ties": {"rule": ties, "n_tied": int(frame["tie"].sum()),
+                 "description": {"irrelevant": "a tie (half the annotators say relevant) counts as not relevant",
+                                 "relevant": "a tie counts as relevant",
+                                 "exclude": "tied pairs are left out of precision, recall and F1"}[ties]},
+        "humans": {
+            "n_annotators": len(annotators),
+            "n_labels": int(humans["m"].sum()),
+            "selection_rate": rm.human_selection_rate(humans["k"], humans["m"]).to_dict(),
+            "majority_selection_rate": rm.selection_rate(defined.to_numpy() == 1).to_dict(),
+            "n_majority_relevant": int((defined == 1).sum()),
+            "per_annotator": per_annotator,
+        },
+        "judges": judges,
+        "baselines": baselines,
+        "agreement": agreement,
+        "settings": {"seed": seed, "n_resamples": n_resamples, "ties": ties, "confidence": 0.95},
+        "audit_card": card or {},
+    }
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return _clean(obj.item())
+    return obj
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def merged_results(path: Path, section: dict) -> dict:
+    """The results.json to write: an existing one (from ``judge-audit run``) with its ``relevance`` replaced."""
+    doc: dict = {}
+    if path.exists():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: exists but is not a judge-audit results.json ({exc}); choose another --out") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: exists but is not a judge-audit results.json; choose another --out")
+    doc["relevance"] = section
+    return doc
+
+
+def write_relevance_outputs(out: Path, section: dict, judgments: list[RelevanceJudgment],
+                            dataset: RelevanceDataset) -> tuple[dict, dict[str, Path]]:
+    from .relevance_report import render_relevance_html
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out / "results.json", "judgments": out / "relevance_judgments.csv",
+             "report": out / "relevance.html"}
+    doc = _clean(merged_results(paths["results"], section))
+    _atomic_write(paths["results"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_judgments_csv(paths["judgments"], judgments)
+    _atomic_write(paths["report"], render_relevance_html(doc["relevance"], judgments, dataset))
+    return doc, paths
+
+
+def audit_card(dataset: RelevanceDataset, called: list, opts: RelevanceOptions, judgments: list[RelevanceJudgment]) -> dict:
+    from .prompts import template_hash
+
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    calls = [j for j in judgments if j.status != "imported"]
+    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
+    return {
+        "tool": "judge-audit relevance", "tool_version": __version__,
+        "litellm_version": version("litellm"), "instructor_version": version("instructor"),
+        "sentence_transformers_version": version("sentence-transformers"),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_pairs": len(dataset.pairs)},
+        "prompt_templates": {"relevance": template_hash("relevance")},
+        "judges": {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in called},
+        "seed": opts.seed, "ties": opts.ties, "baselines": list(opts.baselines), "n_resamples": opts.n_resamples,
+        "calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
+        "failures": sum(1 for j in calls if j.status == "failed"),
+        "cost_usd_this_run": sum(costs) if costs else None,
+        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+    }
+
+
+def run_relevance(opts: RelevanceOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> RelevanceOutcome:
+    """Load, judge (called judges; imported labels need no call), score baselines, measure, write."""
+    from .baselines import score_baselines
+    from .cache import ResultCache
+    from .config import check_credentials, load_judge_config
+    from .run import choose_judges
+
+    if opts.ties not in rm.TIE_RULES:
+        raise ConfigError(f"--ties must be one of {', '.join(rm.TIE_RULES)} (got {opts.ties!r})")
+    dataset = load_pairs(opts.data or bundled_relevance_example())
+    specs = load_judge_config(opts.config)
+    called, imported = choose_judges(dataset, opts.judges, specs)
+    clash = [s.name for s in called if s.name in dataset.annotators]
+    if clash:
+        raise ConfigError(f"judge {clash[0]!r} has the name of an annotator in {dataset.path}; call it under another name via --config")
+    for spec in called:
+        check_credentials(spec)  # before any spending
+
+    cache = ResultCache(opts.cache_dir, enabled=opts.use_cache)
+    try:
+        if called:
+            log(f"judging {len(dataset.pairs)} pairs with {', '.join(s.name for s in called)} "
+                f"({len(dataset.pairs)} calls per judge)")
+        judgments = imported_labels(dataset.pairs) + judge_pairs(list(dataset.pairs), called, cache, seed=opts.seed,
+                                                                 on_result=on_result)
+        scores = []
+        if opts.baselines:
+            if "embedding" in opts.baselines:
+                log("baselines: scoring with " + ", ".join(opts.baselines))
+            scores = score_baselines([p.attribute for p in dataset.pairs], [p.prompt for p in dataset.pairs],
+                                     opts.baselines, cache)
+    finally:
+        cache.close()
+
+    judge_models = {s.name: s.model for s in called} | {n: n for n in imported}
+    judge_sources = {s.name: "called" for s in called} | {n: "imported" for n in imported}
+    card = audit_card(dataset, called, opts, judgments)
+    section = build_relevance_results(dataset, judgments, judge_models=judge_models, judge_sources=judge_sources,
+                                      ties=opts.ties, baseline_scores=scores, seed=opts.seed,
+                                      n_resamples=opts.n_resamples, card=card)
+    doc, paths = write_relevance_outputs(opts.out, section, judgments, dataset)
+    return RelevanceOutcome(doc, judgments, paths, dataset)
+
+
+# --- the terminal summary and the gate checks ---------------------------------------------------
+
+
+def _fmt(est: dict | None, spec: str = "{:.2f}") -> str:
+    if not est or est.get("estimate") is None:
+        return "n/a" + (f" ({est['reason']})" if est and est.get("reason") else "")
+    text = spec.format(est["estimate"])
+    if est.get("ci"):
+        text += " [" + ", ".join(spec.format(v) for v in est["ci"]) + "]"
+    return text
+
+
+def summary_text(section: dict) -> str:
+    """One line per rater group, judge and baseline."""
+    h = section["humans"]
+    ag = section["agreement"]
+    lines = [
+        f"pairs: {section['n_pairs']} ({section['n_users']} users, {h['n_annotators']} annotators, {h['n_labels']} human labels); "
+        f"human majority relevant: {h['n_majority_relevant']} ({section['ties']['n_tied']} ties, rule: {section['ties']['rule']})",
+        f"humans: selection rate {_fmt(h['selection_rate'])}",
+    ]
+    for name, j in section["judges"].items():
+        lines.append(f"{name}: selection {_fmt(j['selection_rate'])}, over-selection x{_fmt(j['over_selection_ratio'])}, "
+                     f"P {_fmt(j['precision'])} R {_fmt(j['recall'])} F1 {_fmt(j['f1'])} "
+                     f"({j['n_pairs_labelled']} pairs, {j['source']})")
+        lines.extend(f"  warning: {w}" for w in j["warnings"])
+    for name, b in section["baselines"].items():
+        if not b["available"]:
+            lines.append(f"baseline {name}: unavailable ({b.get('reason')})")
+            continue
+        lines.append(f"baseline {name}: threshold {b['threshold']:.3f} (calibration half, {b['split']['n_calibration_pairs']} pairs); "
+                     f"on the evaluation half ({b['split']['n_evaluation_pairs']} pairs): selection {_fmt(b['selection_rate'])}, "
+                     f"P {_fmt(b['precision'])} R {_fmt(b['recall'])} F1 {_fmt(b['f1'])}")
+    lines.append(f"kappa: within humans {_fmt(ag['mean_within_humans'])}, within judges {_fmt(ag['mean_within_judges'])}, "
+                 f"human-judge {_fmt(ag['mean_human_judge'])}")
+    return "\n".join(lines)
+
+
+RELEVANCE_THRESHOLDS = {
+    # key -> (metric name, results field, comparison, tested CI bound)
+    "max_over_selection_ratio": ("relevance over-selection ratio: judge / human selection rate", "over_selection_ratio",
+                                 "<=", "CI upper bound"),
+    "min_relevance_f1": ("relevance F1 against the human majority", "f1", ">=", "CI lower bound"),
+}
+
+
+def relevance_checks(results: dict, policy: Any, judges: list[str] | None = None) -> list:
+    """Gate checks of the relevance thresholds, as :class:`audit.gate.Check` rows.
+
+    ``results``: a results.json dict (with a ``relevance`` section) or the section itself.
+    ``policy``: a mapping or an object with ``max_over_selection_ratio`` and/or ``min_relevance_f1``
+    (None = not gated). As every gate check, a threshold is tested on the 95% CI bound in the
+    failing direction -- the ratio's upper bound must be <= the limit, F1's lower bound >= the
+    limit -- and a check without a CI fails. ``judges``: which judges (default: all in the section).
+    """
+    from .gate import Check
+
+    section = results.get("relevance", results)
+    get = policy.get if isinstance(policy, dict) else (lambda k: getattr(policy, k, None))
+    checks = []
+    for name in judges or list(section.get("judges", {})):
+        entry = section["judges"].get(name)
+        for key, (metric, fieldname, comparison, tested) in RELEVANCE_THRESHOLDS.items():
+            limit = get(key)
+            if limit is None:
+                continue
+            est = (entry or {}).get(fieldname) or {}
+            ci = est.get("ci")
+            common = dict(name=f"{key}:{name}" if len(judges or section.get("judges", {})) > 1 else key,
+                          metric=metric, estimate=est.get("estimate"), limit=float(limit), comparison=comparison,
+                          tested=tested, method=est.get("method", ""), n=int(est.get("n") or 0),
+                          p_value=est.get("p_value"), source="relevance")
+            if entry is None or not ci or any(v is None for v in ci):
+                why = "judge not in the relevance results" if entry is None else (est.get("reason") or "no confidence interval")
+                checks.append(Check(**common, ci=None, bound=None, passed=False,
+                                    detail=f"FAIL (cannot decide): {why}; a check without a CI never passes"))
+                continue
+            bound = float(ci[1] if comparison == "<=" else ci[0])
+            passed = bound <= limit if comparison == "<=" else bound >= limit
+            rel = comparison if passed else (">" if comparison == "<=" else "<")
+            checks.append(Check(**common, ci=(float(ci[0]), float(ci[1])), bound=bound, passed=passed,
+                                detail=f"{tested} {bound:+.3f} {rel} limit {float(limit):g}"))
+    return checks
