@@ -1,0 +1,187 @@
+"""``judge-audit check``: run the audit (through :func:`audit.run.run_audit`, so on the cache),
+pair the new judge with its baseline on the same items, and apply the policy (:mod:`audit.gate`).
+
+The baseline is a judge name (judged in the same run, on the same items) or a saved audit:
+``DIR``, ``DIR/results.json`` or ``DIR/results.json#JUDGE``; a saved audit needs its
+``judgments.csv`` beside ``results.json`` for the per-item pairing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, InputError
+from .gate import GateReport, Policy, compare_with_baseline, evaluate
+from .judge import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
+from .results import items_frame, judge_item_ratings
+
+
+@dataclass
+class CheckOptions:
+    judge: str
+    policy: Policy
+    data: Path | None = None
+    baseline: str | None = None
+    config: Path | None = None
+    out: Path = Path("judge-audit-out")
+    flagger: str = "offline"
+    seed: int = 0
+    cache_dir: Path | None = None
+
+
+@dataclass
+class SavedBaseline:
+    name: str
+    results_path: Path
+    results: dict
+    judgments: list[Judgment] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (saved {self.results_path})"
+
+
+@dataclass
+class CheckOutcome:
+    report: GateReport
+    results: dict
+    paths: dict[str, Path]
+
+
+def parse_baseline(text: str) -> tuple[str, Path | None, str | None]:
+    """("judge", None, name) or ("saved", results.json path, judge name or None)."""
+    if "#" in text:
+        path_part, _, name = text.rpartition("#")
+        if Path(path_part).exists():
+            p = Path(path_part)
+            return "saved", (p / "results.json" if p.is_dir() else p), (name or None)
+    p = Path(text)
+    if p.exists():
+        return "saved", (p / "results.json" if p.is_dir() else p), None
+    if text.split("#")[0].endswith(".json"):
+        raise ConfigError(f"--baseline {text}: file not found (give a judge name, or a saved results.json / audit folder)")
+    return "judge", None, text
+
+
+def load_saved_baseline(path: Path, name: str | None) -> SavedBaseline:
+    """A saved audit's results.json and the baseline judge's rows of the judgments.csv beside it."""
+    from .output import read_judgments_csv
+
+    if not path.is_file():
+        raise InputError(path, None, None, "baseline results.json not found")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, None, f"invalid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, None, f"cannot read: {exc}") from None
+    judges = results.get("judges") if isinstance(results, dict) else None
+    if not isinstance(judges, dict) or not judges:
+        raise InputError(path, None, "judges", "not a judge-audit results.json (no judges)")
+    if name is None:
+        if len(judges) != 1:
+            raise ConfigError(f"--baseline {path}: it audits {len(judges)} judges ({', '.join(judges)}); "
+                              f"name one as {path}#JUDGE")
+        name = next(iter(judges))
+    elif name not in judges:
+        raise ConfigError(f"--baseline {path}#{name}: no judge {name!r} in it (judges: {', '.join(judges)})")
+    csv_path = path.with_name("judgments.csv")
+    if not csv_path.is_file():
+        raise InputError(csv_path, None, None, "a saved baseline needs the judgments.csv written beside its results.json "
+                                               "(judge-audit run / check write both) to pair the judges item by item")
+    try:
+        rows = [j for j in read_judgments_csv(csv_path) if j.judge == name]
+    except (KeyError, ValueError) as exc:
+        raise InputError(csv_path, None, None, f"not a judge-audit judgments.csv ({type(exc).__name__}: {exc})") from None
+    return SavedBaseline(name, path, results, rows)
+
+
+def item_flips(judgments: list[Judgment], judge: str) -> pd.Series:
+    """Per item (sample 0, both orders judged): 1 when the preferred answer differs between the two
+    presentation orders -- sign(rating - 3) on the generic(1)..personalized(5) scale -- else 0."""
+    by_item: dict[str, dict[str, float]] = {}
+    for j in judgments:
+        if j.judge == judge and j.status == "ok" and j.sample == 0 and j.rating is not None:
+            by_item.setdefault(j.item_id, {})[j.order] = j.rating
+    flips = {i: float(np.sign(o[GENERIC_FIRST] - 3) != np.sign(o[PERSONALIZED_FIRST] - 3))
+             for i, o in by_item.items() if GENERIC_FIRST in o and PERSONALIZED_FIRST in o}
+    return pd.Series(flips, dtype=float)
+
+
+def item_table(items: pd.DataFrame, new: tuple[str, list[Judgment]], base: tuple[str, list[Judgment]] | None) -> pd.DataFrame:
+    """One row per item: human mean, mention, cluster, ``new``/``base`` ratings and ``flip_new``/``flip_base``."""
+    frame = items.set_index("item_id")[["cluster", "human_mean", "mention"]].copy()
+    for col, pair in (("new", new), ("base", base)):
+        if pair is None:
+            continue
+        name, rows = pair
+        table = judge_item_ratings([j for j in rows if j.judge == name])
+        frame[col] = table[name] if name in table else np.nan
+        flips = item_flips(rows, name)
+        if len(flips):
+            frame[f"flip_{col}"] = flips
+    return frame.reset_index()
+
+
+def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> CheckOutcome:
+    """Audit the judge (and a named baseline) on the data, then apply the policy. Raises AuditError subclasses."""
+    from .load import load_items
+    from .run import RunOptions, bundled_example, run_audit
+
+    saved: SavedBaseline | None = None
+    base_name: str | None = None
+    if opts.baseline:
+        kind, path, name = parse_baseline(opts.baseline)
+        if kind == "saved":
+            saved = load_saved_baseline(path, name)
+        else:
+            base_name = name
+            if base_name == opts.judge:
+                raise ConfigError(f"--baseline {base_name!r} is the judge being checked; name the incumbent judge")
+    policy = opts.policy
+    if not policy.thresholds() and not opts.baseline:
+        raise ConfigError("nothing to check: give --policy FILE, a threshold option (e.g. --max-inflation 0.5) or --baseline")
+
+    dataset = load_items(opts.data or bundled_example())
+    imported = set(dataset.imported_judges)
+    to_call = [n for n in (opts.judge, base_name) if n and n not in imported]
+    both_orders = policy.needs_both_orders(with_baseline=bool(opts.baseline))
+    run_opts = RunOptions(data=opts.data, judges=to_call, config=opts.config, out=opts.out, flagger=opts.flagger,
+                          seed=opts.seed, both_orders=both_orders, cache_dir=opts.cache_dir)
+    outcome = run_audit(run_opts, log=log, on_result=on_result)
+    results = outcome.results
+    if opts.judge not in results["judges"]:  # e.g. the data has imported judges and --judge names none of them
+        raise ConfigError(f"judge {opts.judge!r} was not audited (judges in the audit: {', '.join(results['judges'])})")
+
+    items = items_frame(outcome.dataset, outcome.flags)
+    notes: list[str] = [f"{opts.judge}: {w}" for w in results["judges"][opts.judge].get("warnings") or []]
+    position_note = None
+    if opts.judge in imported and both_orders:
+        position_note = f"judge {opts.judge!r} is imported from the data: its ratings have no presentation order"
+    checks = evaluate(results, opts.judge, policy, item_table(items, (opts.judge, outcome.judgments), None),
+                      position_note=position_note)
+
+    label = None
+    if opts.baseline:
+        if saved is not None:
+            base_pair, label = (saved.name, saved.judgments), saved.label
+            theirs = ((saved.results.get("audit_card") or {}).get("dataset") or {}).get("sha256")
+            if theirs and theirs != outcome.dataset.sha256:
+                notes.append(f"the baseline was audited on a different data file (sha256 {theirs[:12]}... vs "
+                             f"{outcome.dataset.sha256[:12]}...); compared on the items both have")
+        else:
+            base_pair, label = (base_name, outcome.judgments), base_name
+        frame = item_table(items, (opts.judge, outcome.judgments), base_pair)
+        common = frame.dropna(subset=["new", "base", "human_mean"])
+        notes.append(f"baseline comparison on {len(common)} items rated by both judges and by humans "
+                     f"({common['cluster'].nunique()} users)")
+        checks += compare_with_baseline(frame, policy, label)
+
+    report = GateReport(opts.judge, tuple(checks), policy, data=str(outcome.dataset.path), baseline=label, notes=tuple(notes))
+    return CheckOutcome(report, results, outcome.paths)
