@@ -1,0 +1,1 @@
+"""Helpers to open a report in headless Chromium (Debian's chromium, driven by Playwright)."""
