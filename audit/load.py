@@ -128,7 +128,8 @@ def _validate(row: Any, path: Path, line: int) -> Item:
 
 
 def _rows_jsonl(path: Path, text: str):
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    # JSONL lines end at "\n" only: str.splitlines() would also split inside strings at U+2028 etc.
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -142,3 +142,10 @@ def test_bundled_examples_load():
     imported = load_items(bundled_example().with_name("example_imported.jsonl"))
     assert [it.id for it in imported.items] == [it.id for it in ds.items]
     assert len(imported.imported_judges) == 4
+
+
+def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(row(personalized="one\u2028two"), ensure_ascii=False) + "\r\n", encoding="utf-8")
+    ds = load_items(path)
+    assert ds.items[0].personalized == "one\u2028two"
