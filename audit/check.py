@@ -1,5 +1,6 @@
 """``judge-audit check``: run the audit (through :func:`audit.run.run_audit`, so on the cache),
-pair the new judge with its baseline on the same items, and apply the policy (:mod:`audit.gate`).
+pair the new judge with its baseline on the same items, run the relevance audit and the
+counterfactual test when the policy gates them, and apply the policy (:mod:`audit.gate`).
 
 The baseline is a judge name (judged in the same run, on the same items) or a saved audit:
 ``DIR``, ``DIR/results.json`` or ``DIR/results.json#JUDGE``; a saved audit needs its
@@ -9,15 +10,16 @@ The baseline is a judge name (judged in the same run, on the same items) or a sa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, InputError
-from .gate import GateReport, Policy, compare_with_baseline, evaluate
+from .gate import (AUDIT_KEYS, COUNTERFACTUAL_KEYS, COUNTERFACTUAL_KINDS, RELEVANCE_KEYS, Check, GateReport, Policy,
+                   compare_with_baseline, evaluate, unmeasured_checks)
 from .judge import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
 from .results import items_frame, judge_item_ratings
 
@@ -33,6 +35,7 @@ class CheckOptions:
     flagger: str = "offline"
     seed: int = 0
     cache_dir: Path | None = None
+    relevance_data: Path | None = None  # relevance pairs for max_over_selection_ratio / min_relevance_f1
 
 
 @dataclass
@@ -50,8 +53,8 @@ class SavedBaseline:
 @dataclass
 class CheckOutcome:
     report: GateReport
-    results: dict
-    paths: dict[str, Path]
+    results: dict  # the audit's results.json dict ({} when only relevance / counterfactual thresholds ran)
+    paths: dict[str, Path]  # the audit's outputs; counterfactual_* and relevance_* for those stages
 
 
 def parse_baseline(text: str) -> tuple[str, Path | None, str | None]:
@@ -129,10 +132,43 @@ def item_table(items: pd.DataFrame, new: tuple[str, list[Judgment]], base: tuple
     return frame.reset_index()
 
 
-def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> CheckOutcome:
-    """Audit the judge (and a named baseline) on the data, then apply the policy. Raises AuditError subclasses."""
+def _sourced(checks: list[Check], policy: Policy) -> list[Check]:
+    """The checks with ``source`` = where their limit came from (policy file or option), as for every other check."""
+    return [replace(c, source=policy.sources.get(c.name.split(":")[0], c.source)) for c in checks]
+
+
+def _relevance_judge_callable(opts: CheckOptions, path: Path) -> None:
+    """Raise ConfigError (before any call) when the judge has no labels in the relevance data and cannot be called."""
+    from .config import load_judge_config, resolve_judge
+
+    try:
+        resolve_judge(opts.judge, load_judge_config(opts.config))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: judge {opts.judge!r} has no judge_labels in it and cannot be called to label the "
+                          f"pairs ({exc})") from None
+
+
+def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, on_result=None,
+              progress: Callable[[], Any] | None = None) -> CheckOutcome:
+    """Run the stages the policy needs, then apply it. Raises AuditError subclasses.
+
+    - the audit of ``judge-audit run`` (through :func:`audit.run.run_audit`) for the thresholds of
+      :data:`audit.gate.AUDIT_KEYS` and for ``--baseline``;
+    - the relevance audit of ``opts.relevance_data`` (:func:`audit.relevance_run.run_relevance`,
+      imported ``judge_labels`` need no call) for :data:`audit.gate.RELEVANCE_KEYS`; without relevance
+      data those checks FAIL ("not measured");
+    - the counterfactual test of the judge on ``opts.data`` (:func:`audit.counterfactual_run.run_counterfactual`)
+      for ``max_counterfactual_effect``; a judge imported from the data cannot re-judge edited answers,
+      so for it the check FAILS ("not measured").
+
+    Every call goes through the result cache. ``progress``: a factory of a fresh ``on_result``
+    callback per stage (else ``on_result`` is used for every stage).
+    """
     from .load import load_items
     from .run import RunOptions, bundled_example, run_audit
+
+    def stage_progress():
+        return progress() if progress is not None else on_result
 
     saved: SavedBaseline | None = None
     base_name: str | None = None
@@ -147,27 +183,95 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
     policy = opts.policy
     if not policy.thresholds() and not opts.baseline:
         raise ConfigError("nothing to check: give --policy FILE, a threshold option (e.g. --max-inflation 0.5) or --baseline")
+    run_main = policy.gates(AUDIT_KEYS) or bool(opts.baseline)
+    run_cf = policy.gates(COUNTERFACTUAL_KEYS)
+    run_rel = policy.gates(RELEVANCE_KEYS)
+    notes: list[str] = []
+    if opts.relevance_data is not None and not run_rel:
+        notes.append(f"--relevance-data {opts.relevance_data} not used: no relevance threshold is set "
+                     f"({', '.join(RELEVANCE_KEYS)})")
 
-    dataset = load_items(opts.data or bundled_example())
-    imported = set(dataset.imported_judges)
-    to_call = [n for n in (opts.judge, base_name) if n and n not in imported]
+    # every input is read and checked before the first call
+    rel_dataset = None
+    if run_rel and opts.relevance_data is not None:
+        from .relevance import load_pairs
+
+        rel_dataset = load_pairs(opts.relevance_data)
+        if opts.judge not in rel_dataset.imported_judges:
+            _relevance_judge_callable(opts, opts.relevance_data)
+    dataset = load_items(opts.data or bundled_example()) if (run_main or run_cf) else None
+    imported = set(dataset.imported_judges) if dataset is not None else set()
     both_orders = policy.needs_both_orders(with_baseline=bool(opts.baseline))
-    run_opts = RunOptions(data=opts.data, judges=to_call, config=opts.config, out=opts.out, flagger=opts.flagger,
-                          seed=opts.seed, both_orders=both_orders, cache_dir=opts.cache_dir)
-    outcome = run_audit(run_opts, log=log, on_result=on_result)
-    results = outcome.results
-    if opts.judge not in results["judges"]:  # e.g. the data has imported judges and --judge names none of them
-        raise ConfigError(f"judge {opts.judge!r} was not audited (judges in the audit: {', '.join(results['judges'])})")
 
-    items = items_frame(outcome.dataset, outcome.flags)
-    notes: list[str] = [f"{opts.judge}: {w}" for w in results["judges"][opts.judge].get("warnings") or []]
-    position_note = None
-    if opts.judge in imported and both_orders:
-        position_note = f"judge {opts.judge!r} is imported from the data: its ratings have no presentation order"
-    checks = evaluate(results, opts.judge, policy, item_table(items, (opts.judge, outcome.judgments), None),
-                      position_note=position_note)
-
+    checks: list[Check] = []
+    results: dict = {}
+    paths: dict[str, Path] = {}
     label = None
+    if run_main:
+        to_call = [n for n in (opts.judge, base_name) if n and n not in imported]
+        run_opts = RunOptions(data=opts.data, judges=to_call, config=opts.config, out=opts.out, flagger=opts.flagger,
+                              seed=opts.seed, both_orders=both_orders, cache_dir=opts.cache_dir)
+        outcome = run_audit(run_opts, log=log, on_result=stage_progress())
+        results, paths = outcome.results, dict(outcome.paths)
+        if opts.judge not in results["judges"]:  # e.g. the data has imported judges and --judge names none of them
+            raise ConfigError(f"judge {opts.judge!r} was not audited (judges in the audit: {', '.join(results['judges'])})")
+
+        items = items_frame(outcome.dataset, outcome.flags)
+        notes += [f"{opts.judge}: {w}" for w in results["judges"][opts.judge].get("warnings") or []]
+        position_note = None
+        if opts.judge in imported and both_orders:
+            position_note = f"judge {opts.judge!r} is imported from the data: its ratings have no presentation order"
+        checks = evaluate(results, opts.judge, policy, item_table(items, (opts.judge, outcome.judgments), None),
+                          position_note=position_note)
+
+    cf_checks: list[Check] = []
+    if run_cf:
+        names = tuple(f"max_counterfactual_effect:{k}" for k in COUNTERFACTUAL_KINDS)
+        if opts.judge in imported:
+            cf_checks = unmeasured_checks(
+                "max_counterfactual_effect", policy,
+                f"not measured: judge {opts.judge!r} is imported from the data; the counterfactual test re-judges "
+                "edited answers, so it needs a judge that can be called", names)
+        else:
+            from .counterfactual_run import CounterfactualOptions, counterfactual_checks, run_counterfactual
+
+            cf = run_counterfactual(CounterfactualOptions(data=opts.data, judges=[opts.judge], config=opts.config,
+                                                          out=opts.out, seed=opts.seed, both_orders=both_orders,
+                                                          cache_dir=opts.cache_dir),
+                                    log=log, on_result=stage_progress())
+            section = cf.results["counterfactual"]
+            cf_checks = _sourced(counterfactual_checks(section, policy, judges=[opts.judge]), policy)
+            entry = section["judges"][opts.judge]
+            notes.append(f"counterfactual test on {dataset.path}: {entry['n_pairs'].get('ablation', 0)} ablation and "
+                         f"{entry['n_pairs'].get('injection', 0)} injection pairs rated by {opts.judge} "
+                         f"(variants in {cf.paths['variants']})")
+            notes += [f"{opts.judge} (counterfactual): {w}" for w in entry.get("warnings") or []]
+            paths |= {f"counterfactual_{k}": v for k, v in cf.paths.items()}
+            paths.setdefault("results", cf.paths["results"])
+
+    rel_checks: list[Check] = []
+    if run_rel:
+        if rel_dataset is None:
+            for key in (k for k in RELEVANCE_KEYS if getattr(policy, k) is not None):
+                rel_checks += unmeasured_checks(key, policy, "not measured: give --relevance-data FILE (attribute/prompt "
+                                                             "pairs with human relevance labels)")
+        else:
+            from .relevance_run import RelevanceOptions, relevance_checks, run_relevance
+
+            called = [] if opts.judge in rel_dataset.imported_judges else [opts.judge]
+            rel = run_relevance(RelevanceOptions(data=opts.relevance_data, judges=called, config=opts.config,
+                                                 out=opts.out, seed=opts.seed, baselines=(), cache_dir=opts.cache_dir),
+                                log=log, on_result=stage_progress())
+            section = rel.results["relevance"]
+            rel_checks = _sourced(relevance_checks(section, policy, judges=[opts.judge]), policy)
+            entry = section["judges"][opts.judge]
+            notes.append(f"relevance checks on {rel_dataset.path}: {entry['n_pairs_labelled']} of {section['n_pairs']} "
+                         f"pairs labelled by {opts.judge} ({entry['source']}), {section['n_users']} users")
+            notes += [f"{opts.judge} (relevance): {w}" for w in entry.get("warnings") or []]
+            paths |= {f"relevance_{k}": v for k, v in rel.paths.items()}
+            paths.setdefault("results", rel.paths["results"])
+    checks += rel_checks + cf_checks
+
     if opts.baseline:
         if saved is not None:
             base_pair, label = (saved.name, saved.judgments), saved.label
@@ -183,5 +287,7 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
                      f"({common['cluster'].nunique()} users)")
         checks += compare_with_baseline(frame, policy, label)
 
-    report = GateReport(opts.judge, tuple(checks), policy, data=str(outcome.dataset.path), baseline=label, notes=tuple(notes))
-    return CheckOutcome(report, results, outcome.paths)
+    report = GateReport(opts.judge, tuple(checks), policy, data=str(dataset.path) if dataset is not None else None,
+                        baseline=label, notes=tuple(notes),
+                        relevance_data=str(rel_dataset.path) if rel_dataset is not None else None)
+    return CheckOutcome(report, results, paths)

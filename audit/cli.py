@@ -144,6 +144,39 @@ def summary_text(results: dict) -> str:
 
 
 @cli.command()
+@click.option("--from", "from_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder of a finished `judge-audit run` (results.json, judgments.csv, items.jsonl).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
+              help="html: the full report; md: a short Markdown summary for a pull-request comment.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="File to write (default: DIR/report.html or DIR/report.md; '-' prints to stdout).")
+def report(from_dir, fmt, out):
+    """Re-render a finished run's report from its output folder, calling no model.
+
+    \b
+    Examples:
+      judge-audit report --from judge-audit-out/
+      judge-audit report --from audit-out/ --format md --out comment.md
+      judge-audit report --from audit-out/ --format md --out - | gh pr comment 12 --body-file -
+    """
+    from .errors import ConfigError
+    from .output import atomic_write
+    from .report import report_text
+
+    text = report_text(from_dir, fmt)
+    if out is not None and str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    target = out if out is not None else from_dir / ("report.md" if fmt == "md" else "report.html")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    click.echo(f"wrote {target}")
+
+
+@cli.command()
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file adding or overriding judges.")
 def judges(config):
     """List judge names and what they resolve to.
@@ -179,6 +212,10 @@ def judges(config):
 @click.option("--max-mention-gap", type=float, help="Limit on |judge mention delta - human mention delta| (CI bound farthest from 0).")
 @click.option("--min-spearman", type=float, help="Limit on the CI lower bound of Spearman rho with humans.")
 @click.option("--max-position-flip-rate", type=float, help="Limit on the CI upper bound of the flip rate (judges both orders).")
+@click.option("--max-over-selection-ratio", type=float, help="Limit on the CI upper bound of judge / human relevance selection rate (needs --relevance-data).")
+@click.option("--min-relevance-f1", type=float, help="Limit on the CI lower bound of relevance F1 against the human majority (needs --relevance-data).")
+@click.option("--max-counterfactual-effect", type=float, help="Limit on |causal mention effect| (CI bound farthest from 0; runs the counterfactual test on --data).")
+@click.option("--relevance-data", type=click.Path(path_type=Path), help="JSONL or CSV of relevance pairs for the relevance thresholds (as for `judge-audit relevance`).")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file adding or overriding judges.")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Folder for the audit's outputs.")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="Write JUnit XML (one testcase per check).")
@@ -188,7 +225,8 @@ def judges(config):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for presentation order.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Result cache (default ~/.cache/judge-audit or $JUDGE_AUDIT_CACHE_DIR).")
 def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_gap, min_spearman,
-          max_position_flip_rate, config, out, junit_path, json_path, md_path, flagger, seed, cache_dir):
+          max_position_flip_rate, max_over_selection_ratio, min_relevance_f1, max_counterfactual_effect, relevance_data,
+          config, out, junit_path, json_path, md_path, flagger, seed, cache_dir):
     """Gate a judge in CI: fail when it is more biased than the policy allows or than its baseline.
 
     \b
@@ -196,6 +234,7 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
       judge-audit check --judge new-judge --data audit.jsonl --policy judge-policy.toml --junit out.xml
       judge-audit check --judge new-judge --baseline claude --data audit.jsonl
       judge-audit check --judge new-judge --baseline last-audit/results.json --max-inflation 0.5
+      judge-audit check --judge new-judge --relevance-data rel.jsonl --min-relevance-f1 0.4 --max-counterfactual-effect 0.5
     \b
     Exit codes: 0 passed, 1 a check failed, 2 bad input or configuration,
                 3 a judge is unavailable (credentials, provider down).
@@ -212,10 +251,12 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
     started = time.perf_counter()
     pol = load_policy(policy) if policy else Policy()
     pol = pol.with_overrides(min_items=min_items, max_inflation=max_inflation, max_mention_gap=max_mention_gap,
-                             min_spearman=min_spearman, max_position_flip_rate=max_position_flip_rate)
+                             min_spearman=min_spearman, max_position_flip_rate=max_position_flip_rate,
+                             max_over_selection_ratio=max_over_selection_ratio, min_relevance_f1=min_relevance_f1,
+                             max_counterfactual_effect=max_counterfactual_effect)
     opts = CheckOptions(judge=judge, policy=pol, data=data, baseline=baseline, config=config, out=out,
-                        flagger=flagger, seed=seed, cache_dir=cache_dir)
-    outcome = run_check(opts, log=lambda s: click.echo(s, err=True), on_result=_progress())
+                        flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data)
+    outcome = run_check(opts, log=lambda s: click.echo(s, err=True), progress=_progress)
     report = outcome.report.to_dict() | {"results": str(outcome.paths.get("results", ""))}
     elapsed = time.perf_counter() - started
     click.echo(format_report(outcome.report))
@@ -488,6 +529,10 @@ def cache_stats(cache_dir, as_json):
                    f"paid {_usd(m.cost_usd)}" + (f" ({m.unpriced} without a known price)" if m.unpriced else ""))
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 @cache.command("clear")
 @_cache_dir_option
 @click.option("--model", help="Only the entries of this litellm model id (as `cache stats` lists them).")
@@ -508,7 +553,7 @@ def cache_clear(cache_dir, model, older_than, yes):
             click.echo(f"nothing to delete in {rc.directory}")
             return
         if not yes:
-            if not sys.stdin.isatty():
+            if not _stdin_is_terminal():
                 raise ConfigError(f"refusing to delete {what} in {rc.directory} without confirmation: pass --yes")
             click.confirm(f"Delete {what} in {rc.directory}? They were paid for", abort=True, err=True)
         removed = rc.clear() if everything else rc.delete(keys)

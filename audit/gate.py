@@ -12,6 +12,9 @@ Policy file (TOML, every key optional; see fixtures/judge-policy.toml and docs/G
     max_mention_gap = 0.75          # CI bound farthest from 0 of (judge mention delta - human mention delta)
     min_spearman = 0.5              # lower CI bound of Spearman rho(judge, human mean)
     max_position_flip_rate = 0.2    # upper CI bound; judges the items in both presentation orders
+    max_over_selection_ratio = 2.0  # upper CI bound of judge / human relevance selection rate (--relevance-data)
+    min_relevance_f1 = 0.4          # lower CI bound of relevance F1 against the human majority (--relevance-data)
+    max_counterfactual_effect = 0.5 # CI bound farthest from 0 of the causal mention effect (counterfactual test)
 
     [baseline]                      # used with --baseline
     metrics = ["inflation", "mention_gap", "spearman"]
@@ -43,7 +46,18 @@ THRESHOLDS: dict[str, tuple[str, str, str]] = {
     "max_mention_gap": ("excess mention uplift: judge mention delta - human mention delta", "<=", "|CI bound| farthest from 0"),
     "min_spearman": ("Spearman rho with the human mean", ">=", "CI lower bound"),
     "max_position_flip_rate": ("position flip rate (both presentation orders)", "<=", "CI upper bound"),
+    # measured by the relevance audit on --relevance-data (audit.relevance_run.relevance_checks)
+    "max_over_selection_ratio": ("relevance over-selection ratio: judge / human selection rate", "<=", "CI upper bound"),
+    "min_relevance_f1": ("relevance F1 against the human majority", ">=", "CI lower bound"),
+    # measured by the counterfactual test on --data (audit.counterfactual_run.counterfactual_checks)
+    "max_counterfactual_effect": ("causal mention effect: rating(with the mention) - rating(without), same answer "
+                                  "otherwise", "<=", "|CI bound| farthest from 0"),
 }
+# which stage measures each threshold
+AUDIT_KEYS = ("min_items", "max_inflation", "max_mention_gap", "min_spearman", "max_position_flip_rate")
+RELEVANCE_KEYS = ("max_over_selection_ratio", "min_relevance_f1")
+COUNTERFACTUAL_KEYS = ("max_counterfactual_effect",)
+COUNTERFACTUAL_KINDS = ("ablation", "injection")  # one check per kind (audit.counterfactual.ABLATED / INJECTED)
 # baseline metric -> the threshold it belongs to
 BASELINE_METRICS = {
     "inflation": "max_inflation",
@@ -68,6 +82,9 @@ class Policy:
     max_mention_gap: float | None = None
     min_spearman: float | None = None
     max_position_flip_rate: float | None = None
+    max_over_selection_ratio: float | None = None
+    min_relevance_f1: float | None = None
+    max_counterfactual_effect: float | None = None
     baseline_metrics: tuple[str, ...] | None = None  # None: the gated metrics (or the defaults)
     n_resamples: int = 2000
     seed: int = 0
@@ -92,6 +109,10 @@ class Policy:
             return self.baseline_metrics
         gated = tuple(m for m, key in BASELINE_METRICS.items() if getattr(self, key) is not None)
         return gated or DEFAULT_BASELINE_METRICS
+
+    def gates(self, keys: tuple[str, ...]) -> bool:
+        """Whether any of ``keys`` (e.g. :data:`RELEVANCE_KEYS`) has a limit."""
+        return any(getattr(self, k) is not None for k in keys)
 
     def needs_both_orders(self, with_baseline: bool = False) -> bool:
         return self.max_position_flip_rate is not None or (with_baseline and "position_flip_rate" in self.compared_metrics())
@@ -121,6 +142,12 @@ def _check_value(key: str, value: Any, where: str) -> None:
         raise ConfigError(f"{where}: must be a rate between 0 and 1 (got {value!r})")
     if key == "max_mention_gap" and value < 0:
         raise ConfigError(f"{where}: must be >= 0, it bounds an absolute gap (got {value!r})")
+    if key == "max_over_selection_ratio" and value < 0:
+        raise ConfigError(f"{where}: must be >= 0, it bounds a ratio of selection rates (got {value!r})")
+    if key == "min_relevance_f1" and not 0 <= value <= 1:
+        raise ConfigError(f"{where}: must be between 0 and 1 (got {value!r})")
+    if key == "max_counterfactual_effect" and value < 0:
+        raise ConfigError(f"{where}: must be >= 0, it bounds an absolute effect (got {value!r})")
 
 
 def _unknown(key: str, allowed, where: str) -> ConfigError:
@@ -251,6 +278,20 @@ def _threshold_check(key: str, est: dict | None, limit: float, source: str, *, m
     return Check(**common, bound=bound, passed=passed, detail=f"{tested} {shown} {rel} limit {limit:g}")
 
 
+def unmeasured_checks(key: str, policy: Policy, why: str, names: tuple[str, ...] | None = None) -> list[Check]:
+    """FAILING checks for a threshold that could not be measured (e.g. no --relevance-data given).
+
+    ``names``: the check names (default: the key itself; the counterfactual key has one per kind).
+    A gate never passes by default, so an unmeasured threshold is a failure that says why.
+    """
+    base = _threshold_check(key, None, getattr(policy, key), policy.sources.get(key, ""), missing=why)
+    out = []
+    for name in names or (key,):
+        kind = name.split(":")[1] if ":" in name else None
+        out.append(replace(base, name=name, metric=f"{base.metric} ({kind})" if kind else base.metric))
+    return out
+
+
 def excess_mention_uplift(judge_entry: dict, frame: pd.DataFrame | None, judge_col: str = "new") -> dict | None:
     """The judge's mention delta minus the humans' on the same items, as an Estimate dict.
 
@@ -276,7 +317,8 @@ def excess_mention_uplift(judge_entry: dict, frame: pd.DataFrame | None, judge_c
 
 def evaluate(results: dict, judge: str, policy: Policy, frame: pd.DataFrame | None = None,
              *, position_note: str | None = None) -> list[Check]:
-    """The threshold checks of ``policy`` for ``judge`` in a results.json dict.
+    """The threshold checks of ``policy`` for ``judge`` in a results.json dict (the keys of
+    :data:`AUDIT_KEYS`; the relevance and counterfactual keys are checked by :mod:`audit.check`).
 
     ``frame``: the per-item table (columns ``human_mean``, ``mention`` and the judge's ratings in
     ``new``), used only when results.json lacks ``excess_mention_uplift``. ``position_note``
@@ -285,6 +327,8 @@ def evaluate(results: dict, judge: str, policy: Policy, frame: pd.DataFrame | No
     entry = results["judges"][judge]
     checks = []
     for key, limit in policy.thresholds().items():
+        if key not in AUDIT_KEYS:
+            continue
         source = policy.sources.get(key, "")
         if key == "min_items":
             n = int((entry.get("inflation") or {}).get("n") or 0)
@@ -469,6 +513,7 @@ class GateReport:
     data: str | None = None
     baseline: str | None = None
     notes: tuple[str, ...] = ()
+    relevance_data: str | None = None  # the relevance pairs behind the relevance checks
 
     @property
     def failed(self) -> list[Check]:
@@ -488,7 +533,7 @@ class GateReport:
 
     def to_dict(self) -> dict:
         return {
-            "judge": self.judge, "baseline": self.baseline, "data": self.data,
+            "judge": self.judge, "baseline": self.baseline, "data": self.data, "relevance_data": self.relevance_data,
             "passed": self.passed, "status": "PASS" if self.passed else "FAIL",
             "n_checks": len(self.checks), "n_failed": len(self.failed), "summary": self.summary(),
             "policy": self.policy.to_dict(), "checks": [c.to_dict() for c in self.checks], "notes": list(self.notes),
@@ -501,8 +546,11 @@ def _num(x: float | None, signed: bool = True) -> str:
     return f"{x:+.2f}" if signed else f"{x:.2f}"
 
 
-def format_check(c: Check) -> str:
-    """One terminal line: status, name, estimate, CI, limit (and the tested bound)."""
+NAME_WIDTH = 28
+
+
+def format_check(c: Check, width: int = NAME_WIDTH) -> str:
+    """One terminal line: status, name (padded to ``width``), estimate, CI, limit (and the tested bound)."""
     if c.name == "min_items":
         est, ci = f"{int(c.estimate or 0)}", "-"
         limit = f">= {int(c.limit)}"
@@ -511,7 +559,7 @@ def format_check(c: Check) -> str:
         ci = "[" + ", ".join(_num(v) for v in c.ci) + "]" if c.ci else "no CI"
         short = {"CI upper bound": "upper", "CI lower bound": "lower", "|CI bound| farthest from 0": "|bound|"}[c.tested]
         limit = f"{short} {c.comparison} {c.limit:g}"
-    line = f"{c.status}  {c.name:<28} {est:>6}  {ci:<16}  {limit:<16}"
+    line = f"{c.status}  {c.name:<{width}} {est:>6}  {ci:<16}  {limit:<16}"
     if c.p_value is not None and c.name.startswith("baseline:"):
         line += f"  p={c.p_value:.3g}"
     if not c.passed:
@@ -526,8 +574,11 @@ def format_report(report: GateReport) -> str:
         head += f" vs baseline {report.baseline}"
     if report.data:
         head += f" on {report.data}"
-    lines = [head, f"{'':6}{'check':<28} {'est.':>6}  {'95% CI':<16}  limit"]
-    lines += [format_check(c) for c in report.checks]
+    if report.relevance_data:
+        head += f" (relevance: {report.relevance_data})" if report.data else f" on {report.relevance_data} (relevance pairs)"
+    width = max([NAME_WIDTH] + [len(c.name) for c in report.checks])
+    lines = [head, f"{'':6}{'check':<{width}} {'est.':>6}  {'95% CI':<16}  limit"]
+    lines += [format_check(c, width) for c in report.checks]
     lines += [f"note: {n}" for n in report.notes]
     lines.append(report.summary())
     return "\n".join(lines)

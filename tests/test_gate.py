@@ -369,3 +369,87 @@ def test_every_markdown_table_row_has_the_same_number_of_cells():
         if rows:  # unescaped | separate cells; escaped \\| do not
             counts = {len(re.split(r"(?<!\\)\|", r)) for r in rows}
             assert len(counts) == 1, table
+
+
+# --- relevance and counterfactual thresholds ------------------------------------------------------
+
+
+def test_relevance_and_counterfactual_keys_parse_and_say_which_stage_runs():
+    from audit.gate import AUDIT_KEYS, COUNTERFACTUAL_KEYS, RELEVANCE_KEYS
+
+    p = parse_policy("max_over_selection_ratio = 2\nmin_relevance_f1 = 0.4\nmax_counterfactual_effect = 0.5\n", "p.toml")
+    assert p.thresholds() == {"max_over_selection_ratio": 2.0, "min_relevance_f1": 0.4, "max_counterfactual_effect": 0.5}
+    assert all(isinstance(v, float) for v in p.thresholds().values())
+    assert p.sources == {k: "p.toml" for k in p.thresholds()}
+    assert p.gates(RELEVANCE_KEYS) and p.gates(COUNTERFACTUAL_KEYS) and not p.gates(AUDIT_KEYS)
+    assert not p.needs_both_orders(with_baseline=True)
+    assert p.compared_metrics() == ("inflation", "mention_gap", "spearman")  # baseline metrics unchanged
+    q = Policy().with_overrides(min_relevance_f1=0.7)
+    assert q.min_relevance_f1 == 0.7 and q.sources == {"min_relevance_f1": "option --min-relevance-f1"}
+    assert q.gates(RELEVANCE_KEYS) and not q.gates(COUNTERFACTUAL_KEYS)
+    # the relevance and counterfactual keys are not the audit's: evaluate() leaves them to audit.check
+    assert evaluate(results_with(), "J", p) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("min_relevance_f1 = 1.2\n", r"p\.toml: min_relevance_f1: must be between 0 and 1"),
+    ("min_relevance_f1 = true\n", r"p\.toml: min_relevance_f1: must be a number"),
+    ("max_over_selection_ratio = -0.5\n", r"p\.toml: max_over_selection_ratio: must be >= 0"),
+    ("max_counterfactual_effect = -1\n", r"p\.toml: max_counterfactual_effect: must be >= 0"),
+    ("max_counterfactual_efect = 1\n", r"unknown key 'max_counterfactual_efect'; did you mean 'max_counterfactual_effect'"),
+    ("max_overselection_ratio = 1\n", r"did you mean 'max_over_selection_ratio'"),
+])
+def test_bad_new_keys_name_file_and_key(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_policy(text, "p.toml")
+
+
+def test_unmeasured_checks_fail_and_say_why():
+    from audit.gate import unmeasured_checks
+
+    p = parse_policy("min_relevance_f1 = 0.4\nmax_counterfactual_effect = 0.5\n", "p.toml")
+    [c] = unmeasured_checks("min_relevance_f1", p, "not measured: give --relevance-data FILE")
+    assert (c.name, c.passed, c.ci, c.bound, c.limit, c.source) == ("min_relevance_f1", False, None, None, 0.4, "p.toml")
+    assert c.detail.startswith("FAIL (cannot decide): not measured: give --relevance-data FILE")
+    assert c.comparison == ">=" and c.tested == "CI lower bound"
+    cf = unmeasured_checks("max_counterfactual_effect", p, "not measured: imported",
+                           ("max_counterfactual_effect:ablation", "max_counterfactual_effect:injection"))
+    assert [c.name for c in cf] == ["max_counterfactual_effect:ablation", "max_counterfactual_effect:injection"]
+    assert cf[0].metric.endswith("(ablation)") and not any(c.passed for c in cf)
+    assert cf[1].tested == "|CI bound| farthest from 0"
+
+
+def test_relevance_and_counterfactual_checks_take_the_policy_source_and_render():
+    """audit.relevance_run / audit.counterfactual_run make the Check rows; audit.check sets their source."""
+    from audit.check import _sourced
+    from audit.counterfactual_run import counterfactual_checks
+    from audit.relevance_run import relevance_checks
+
+    p = parse_policy("max_over_selection_ratio = 2\nmin_relevance_f1 = 0.4\n", "p.toml").with_overrides(
+        max_counterfactual_effect=0.5)
+    rel = {"relevance": {"judges": {"J": {"over_selection_ratio": est(1.5, 1.2, 2.1), "f1": est(0.6, 0.45, 0.7)}}}}
+    cf = {"counterfactual": {"judges": {"J": {"ablation_effect": est(0.9, 0.6, 1.2), "injection_effect": est(0.1, -0.2, 0.4)}}}}
+    checks = _sourced(relevance_checks(rel, p, judges=["J"]) + counterfactual_checks(cf, p, judges=["J"]), p)
+    got = {c.name: (c.passed, c.bound, c.source) for c in checks}
+    assert got == {"max_over_selection_ratio": (False, 2.1, "p.toml"), "min_relevance_f1": (True, 0.45, "p.toml"),
+                   "max_counterfactual_effect:ablation": (False, 1.2, "option --max-counterfactual-effect"),
+                   "max_counterfactual_effect:injection": (True, 0.4, "option --max-counterfactual-effect")}
+    report = GateReport("J", tuple(checks), p, relevance_data="rel.jsonl")
+    text = format_report(report)
+    lines = text.splitlines()
+    assert lines[0] == "judge-audit check: judge 'J' on rel.jsonl (relevance pairs)"
+    # the name column widens to the longest name, so the numbers stay aligned
+    starts = {line.index("[") for line in lines if line.startswith(("PASS  ", "FAIL  "))}
+    assert len(starts) == 1
+    assert "FAIL  max_counterfactual_effect:ablation   +0.90  [+0.60, +1.20]    |bound| <= 0.5" in text
+    assert "upper <= 2" in text and "lower >= 0.4" in text
+    assert GateReport("J", tuple(checks), p, data="d.jsonl", relevance_data="rel.jsonl").to_dict()["relevance_data"] == "rel.jsonl"
+    assert format_report(GateReport("J", tuple(checks), p, data="d.jsonl", relevance_data="r.jsonl")).splitlines()[0] \
+        == "judge-audit check: judge 'J' on d.jsonl (relevance: r.jsonl)"
+    md = checks_markdown(report.to_dict())
+    assert "| ❌ | max\\_over\\_selection\\_ratio | +1.50 | [+1.20, +2.10] | upper ≤ 2 | +2.10 |" in md
+    assert "| ✅ | max\\_counterfactual\\_effect:injection | +0.10 | [−0.20, +0.40] | \\|bound\\| ≤ 0.5 | +0.40 |  |" in md
+    root = ET.fromstring(junit_xml(report.to_dict()).encode())
+    assert [c.get("name") for c in root.iter("testcase")] == list(got)
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["policy.max_counterfactual_effect"] == "0.5" and props["policy.min_relevance_f1"] == "0.4"
