@@ -9,7 +9,6 @@ The baseline is a judge name (judged in the same run, on the same items) or a sa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -74,16 +73,11 @@ def parse_baseline(text: str) -> tuple[str, Path | None, str | None]:
 
 def load_saved_baseline(path: Path, name: str | None) -> SavedBaseline:
     """A saved audit's results.json and the baseline judge's rows of the judgments.csv beside it."""
-    from .output import read_judgments_csv
+    from .output import load_json, read_judgments_csv
 
     if not path.is_file():
         raise InputError(path, None, None, "baseline results.json not found")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, None, f"invalid JSON: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, None, f"cannot read: {exc}") from None
+    results = load_json(path)
     judges = results.get("judges") if isinstance(results, dict) else None
     if not isinstance(judges, dict) or not judges:
         raise InputError(path, None, "judges", "not a judge-audit results.json (no judges)")

@@ -42,7 +42,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .flag import flag_offline
+from .flag import flag_offline, sentence_spans, span_containing
 
 __all__ = [
     "Change", "Variant", "Skip", "ablate", "inject", "attribute_phrases", "text_changes", "changes_within",
@@ -108,7 +108,6 @@ class Skip:
 
 # --- text structure (the same sentence split as audit.flag) --------------------------------------
 
-_SENT_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?")
 _TOKEN_RE = re.compile(r"\s+|[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?|[^\sA-Za-z0-9]")
 
@@ -117,24 +116,6 @@ _INTRO = frozenset("""as since because given considering being with in for now s
     after while whereas unlike""".split())
 _COORD = frozenset("and but so also plus then".split())
 _SEPARATORS = ",;:\u2014\u2013"
-
-
-def _sentences(text: str) -> list[tuple[int, int]]:
-    out, pos = [], 0
-    for m in _SENT_END_RE.finditer(text):
-        if m.start() > pos:
-            out.append((pos, m.start()))
-        pos = m.end()
-    if pos < len(text):
-        out.append((pos, len(text)))
-    return out
-
-
-def _containing(ranges: list[tuple[int, int]], pos: int) -> tuple[int, int] | None:
-    for r in ranges:
-        if r[0] <= pos < r[1]:
-            return r
-    return None
 
 
 def _words(text: str) -> list[str]:
@@ -191,7 +172,7 @@ def _sentence_edit(text: str, sent: tuple[int, int]) -> _Edit:
 def _span_edit(text: str, span: tuple[int, int], sents: list[tuple[int, int]]) -> _Edit:
     """The smallest deletion that removes ``span`` and leaves a grammatical sentence (see module doc)."""
     s, e = span
-    sent = _containing(sents, s) or (s, e)
+    sent = span_containing(sents, s) or (s, e)
     ss, se = sent
     e = min(e, se)
     span_text = text[s:e]
@@ -289,7 +270,7 @@ def ablate(text: str, attributes: list[str], spans: tuple[tuple[int, int], ...] 
         spans = flag_offline(text, attributes).spans
     if not spans:
         return "no explicit mention is flagged"
-    sents = _sentences(text)
+    sents = sentence_spans(text)
     edits = [_span_edit(text, sp, sents) for sp in spans]
     for _ in range(MAX_ROUNDS):
         edits = _merge(edits)
@@ -300,7 +281,7 @@ def ablate(text: str, attributes: list[str], spans: tuple[tuple[int, int], ...] 
         # a mention is still there: delete the sentence of each remaining span (in original offsets)
         for s, _e in left.spans:
             pos = origin[min(s, len(origin) - 1)]
-            sent = _containing(sents, pos)
+            sent = span_containing(sents, pos)
             if sent is not None:
                 edits.append(_sentence_edit(text, sent))
     else:
@@ -426,7 +407,7 @@ def _insertion_point(text: str) -> int | None:
     outside fenced code blocks."""
     fences = [m.start() for m in re.finditer(r"^\s*```", text, re.M)]
     code = [(fences[k], fences[k + 1] if k + 1 < len(fences) else len(text)) for k in range(0, len(fences), 2)]
-    for ss, se in _sentences(text):
+    for ss, se in sentence_spans(text):
         if any(cs <= ss <= ce for cs, ce in code):
             continue
         i = ss
@@ -543,7 +524,7 @@ def changes_within(original: str, variant: str, zones: list[tuple[int, int]]) ->
 
 def _zone(text: str, span: tuple[int, int], sents: list[tuple[int, int]], extra_words: int = 2) -> tuple[int, int]:
     """A flagged span widened by its separators and ``extra_words`` words each side, within its sentence."""
-    ss, se = _containing(sents, span[0]) or span
+    ss, se = span_containing(sents, span[0]) or span
     s, e = span
     words = list(_WORD_RE.finditer(text, ss, se))
     before = [w for w in words if w.end() <= s][-extra_words:]
@@ -583,9 +564,9 @@ def check_rewrite(original: str, rewrite: str, attributes: list[str], spans: tup
     flag = flag_offline(rewrite, attributes)
     if flag.flagged:
         return f"the rewrite still mentions an attribute: {flag.span_texts(rewrite)[0]!r}"
-    sents = _sentences(original)
+    sents = sentence_spans(original)
     zones = [_zone(original, sp, sents) for sp in spans]
-    whole = [_sentence_zone(original, _containing(sents, sp[0]) or sp) for sp in spans]
+    whole = [_sentence_zone(original, span_containing(sents, sp[0]) or sp) for sp in spans]
     a, b = _norm_tokens(original), _norm_tokens(rewrite)
     sm = difflib.SequenceMatcher(None, [t[0] for t in a], [t[0] for t in b], autojunk=False)
     changed, outside = False, []

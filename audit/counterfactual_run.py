@@ -18,18 +18,13 @@ so people can rate them too), ``counterfactual_judgments.csv``, ``results.json``
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
 import math
-import os
 import platform
-import sys
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -297,24 +292,6 @@ def build_counterfactual_results(dataset: Dataset, flags: dict[str, MentionFlag]
 # --- outputs ----------------------------------------------------------------------------------------
 
 
-def _clean(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _clean(obj.item())
-    return obj
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def variants_jsonl(dataset: Dataset, variants: list[Variant]) -> str:
     """variants.jsonl: a provenance header, then one item per variant (input format of ``judge-audit run``)."""
     by_id = {it.id: it for it in dataset.items}
@@ -329,24 +306,10 @@ def variants_jsonl(dataset: Dataset, variants: list[Variant]) -> str:
     return "\n".join(head + lines) + "\n"
 
 
-def merged_results(path: Path, section: dict) -> dict:
-    """An existing results.json (from ``judge-audit run``) with its ``counterfactual`` section replaced."""
-    doc: dict = {}
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: exists but is not a judge-audit results.json ({exc}); choose another --out") from None
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{path}: exists but is not a judge-audit results.json; choose another --out")
-    doc["counterfactual"] = section
-    return doc
-
-
 def write_counterfactual_outputs(out: Path, section: dict, judgments: list, dataset: Dataset,
                                  variants: list[Variant]) -> tuple[dict, dict[str, Path]]:
     from .counterfactual_report import render_counterfactual_html
-    from .output import write_judgments_csv
+    from .output import atomic_write, clean_json, merged_results, write_json, write_judgments_csv
 
     out = Path(out)
     try:
@@ -355,38 +318,29 @@ def write_counterfactual_outputs(out: Path, section: dict, judgments: list, data
         raise ConfigError(f"cannot create {out}: {exc.strerror}") from None
     paths = {"variants": out / "variants.jsonl", "judgments": out / "counterfactual_judgments.csv",
              "results": out / "results.json", "report": out / "counterfactual.html"}
-    doc = _clean(merged_results(paths["results"], section))
-    _atomic_write(paths["variants"], variants_jsonl(dataset, variants))
+    doc = clean_json(merged_results(paths["results"], "counterfactual", section))
+    atomic_write(paths["variants"], variants_jsonl(dataset, variants))
     write_judgments_csv(paths["judgments"], judgments)
-    _atomic_write(paths["results"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    _atomic_write(paths["report"], render_counterfactual_html(doc["counterfactual"]))
+    write_json(paths["results"], doc)
+    atomic_write(paths["report"], render_counterfactual_html(doc["counterfactual"]))
     return doc, paths
 
 
 def audit_card(dataset: Dataset, called: list, opts: CounterfactualOptions, judgments: list) -> dict:
+    from .output import call_counts, command_line, judges_card, package_version, utc_timestamp
     from .prompts import template_hash
 
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    calls = [j for j in judgments if j.status != "imported"]
-    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
     templates = ("judge_preference", "rewrite_mention") if opts.rewriter else ("judge_preference",)
     return {
         "tool": "judge-audit counterfactual", "tool_version": __version__,
-        "litellm_version": version("litellm"), "instructor_version": version("instructor"),
+        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
         "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_timestamp(),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
         "prompt_templates": {t: template_hash(t) for t in templates},
-        "judges": {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in called},
-        "calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
-        "failures": sum(1 for j in calls if j.status == "failed"),
-        "cost_usd_this_run": sum(costs) if costs else None,
-        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+        "judges": judges_card(called),
+        **call_counts(judgments),
+        "command": command_line(),
     }
 
 

@@ -268,7 +268,8 @@ def _tokens(text: str) -> list[_Tok]:
             for m in _TOKEN_RE.finditer(text)]
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every sentence: text split after . ! ? followed by whitespace, and at newlines."""
     out, pos = [], 0
     for m in _SENT_END_RE.finditer(text):
         if m.start() > pos:
@@ -292,7 +293,8 @@ def _clauses(text: str, sent: tuple[int, int]) -> list[tuple[int, int]]:
     return out
 
 
-def _containing(ranges: list[tuple[int, int]], pos: int) -> tuple[int, int] | None:
+def span_containing(ranges: list[tuple[int, int]], pos: int) -> tuple[int, int] | None:
+    """The (start, end) range of ``ranges`` that holds position ``pos`` (None if none does)."""
     for r in ranges:
         if r[0] <= pos < r[1]:
             return r
@@ -372,10 +374,10 @@ def _toks_in(toks: list[_Tok], s: int, e: int) -> list[_Tok]:
 
 def _cue_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    sents = _sentences(text)
+    sents = sentence_spans(text)
     for rx, direction, needs_2p, stop_at_you in _CUES:
         for m in rx.finditer(text):
-            sent = _containing(sents, m.start())
+            sent = span_containing(sents, m.start())
             if sent is None:
                 continue
             if "np" in rx.groupindex and m.group("np").lower() in _AS_A_EXCLUDE:
@@ -384,13 +386,13 @@ def _cue_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[in
             if needs_2p and not any(t.low in _SECOND_PERSON for t in sent_toks):
                 continue
             clauses = _clauses(text, sent)
-            clause = _containing(clauses, m.start()) or sent
+            clause = span_containing(clauses, m.start()) or sent
             if _is_hypothetical(text, clause, m.start()):
                 continue
             if direction == "fwd":
                 w_end = clause[1]
                 if m.end() > w_end:  # cue itself spans a boundary
-                    w_end = (_containing(clauses, m.end() - 1) or sent)[1]
+                    w_end = (span_containing(clauses, m.end() - 1) or sent)[1]
                 if stop_at_you:
                     for t in _toks_in(toks, m.end(), w_end):
                         if t.low in _SECOND_PERSON:
@@ -434,7 +436,7 @@ def _refers_to_other(toks: list[_Tok], i: int) -> bool:
 
 def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for sent in _sentences(text):
+    for sent in sentence_spans(text):
         idxs = [i for i, t in enumerate(toks) if t.start >= sent[0] and t.end <= sent[1]]
         if not idxs:
             continue
@@ -442,7 +444,7 @@ def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tup
         you_idx = []
         for i in idxs:
             if toks[i].low in _SECOND_PERSON:
-                cl = _containing(clauses, toks[i].start) or sent
+                cl = span_containing(clauses, toks[i].start) or sent
                 if not _is_hypothetical(text, cl, toks[i].start):
                     you_idx.append(i)
         if not you_idx:
@@ -460,7 +462,7 @@ def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tup
                     continue
                 if not _strong_hit([toks[i] for i in near], attr):
                     continue
-                cls = {(_containing(clauses, toks[i].start) or sent) for i in near}
+                cls = {(span_containing(clauses, toks[i].start) or sent) for i in near}
                 s, e = min(c[0] for c in cls), max(c[1] for c in cls)
                 spans.append(_strip(text, s, e))
                 break

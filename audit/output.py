@@ -2,6 +2,12 @@
 items.jsonl (the items and their mention flags), report.html.
 
 ``judge-audit report --from DIR`` re-renders from these files without any model call.
+
+Also the writing every command shares (``relevance``, ``counterfactual``, ``study``, ``check``):
+atomic writes (:func:`atomic_write`, :func:`replacing`), :func:`write_json` / :func:`clean_json`,
+:func:`write_csv`, :func:`merged_results` (a section merged into an existing results.json),
+:func:`load_json`, and the audit-card pieces (:func:`package_version`, :func:`utc_timestamp`,
+:func:`command_line`, :func:`judges_card`, :func:`call_counts`).
 """
 
 from __future__ import annotations
@@ -10,9 +16,12 @@ import csv
 import json
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Iterable, Iterator
 
+from .errors import ConfigError, InputError
 from .flag import MentionFlag
 from .judge import Judgment
 from .load import Dataset
@@ -20,33 +29,78 @@ from .load import Dataset
 JUDGMENT_COLUMNS = [f.name for f in fields(Judgment)]
 
 
-def _clean(obj):
-    """JSON has no NaN/inf: write null instead."""
+def clean_json(obj):
+    """``obj`` as plain JSON values: NaN/inf become null (JSON has none), numpy scalars Python
+    numbers, tuples lists, keys strings."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _clean(obj.item())
+        return clean_json(obj.item())
     return obj
 
 
-def _atomic_write(path: Path, text: str) -> None:
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``; when the block ends without an error it replaces ``path``
+    (one rename: readers never see a half-written file)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    yield tmp
     os.replace(tmp, path)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename (no half-written file)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, doc) -> None:
+    """``doc`` as indented JSON (cleaned by :func:`clean_json`), written atomically."""
+    atomic_write(path, json.dumps(clean_json(doc), indent=2, allow_nan=False) + "\n")
+
+
+def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
+    """A CSV file with a header row of ``columns`` and one line per dict, written atomically."""
+    with replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+
+
+def merged_results(path: Path, key: str, section: dict) -> dict:
+    """The results.json to write: an existing one (e.g. from ``judge-audit run``) with its section
+    ``key`` replaced, so ``judge-audit check`` and ``report`` see every stage; a file there that is
+    not a results.json is a ConfigError (nothing is overwritten)."""
+    doc: dict = {}
+    if path.exists():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: exists but is not a judge-audit results.json ({exc}); choose another --out") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: exists but is not a judge-audit results.json; choose another --out")
+    doc[key] = section
+    return doc
+
+
+def load_json(path: Path):
+    """The JSON in ``path``; InputError (file, line) when it is not JSON or cannot be read."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, None, f"invalid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, None, f"cannot read: {exc}") from None
 
 
 def write_judgments_csv(path: Path, judgments: list[Judgment]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=JUDGMENT_COLUMNS)
-        writer.writeheader()
-        for j in judgments:
-            writer.writerow(j.to_row())
-    os.replace(tmp, path)
+    write_csv(path, JUDGMENT_COLUMNS, (j.to_row() for j in judgments))
 
 
 def read_judgments_csv(path: Path) -> list[Judgment]:
@@ -72,11 +126,52 @@ def write_outputs(out: Path, results: dict, judgments: list[Judgment], dataset: 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "judgments": out / "judgments.csv", "items": out / ITEMS_FILE,
              "report": out / "report.html"}
-    _atomic_write(paths["results"], json.dumps(_clean(results), indent=2, allow_nan=False) + "\n")
+    write_json(paths["results"], results)
     write_judgments_csv(paths["judgments"], judgments)
     write_items_jsonl(paths["items"], dataset, flags)
-    _atomic_write(paths["report"], render_html(results, judgments, dataset, flags))
+    atomic_write(paths["report"], render_html(results, judgments, dataset, flags))
     return paths
+
+
+# --- audit card pieces: what every command records about how its numbers were made ---
+
+
+def package_version(pkg: str) -> str | None:
+    """The installed version of ``pkg`` (None when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def utc_timestamp() -> str:
+    """Now, in UTC, ISO 8601 to the second."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def command_line() -> str | None:
+    """The command as typed (``judge-audit ...``), None when there is no argv."""
+    import sys
+
+    return " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None
+
+
+def judges_card(specs) -> dict:
+    """Name -> what was called (model, api_base, mode, params) for every called judge spec."""
+    return {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in specs}
+
+
+def call_counts(judgments) -> dict:
+    """Calls made (imported rows are not calls), cache hits, failures and the cost of this run's uncached calls."""
+    calls = [j for j in judgments if j.status != "imported"]
+    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
+    return {"calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
+            "failures": sum(1 for j in calls if j.status == "failed"),
+            "cost_usd_this_run": sum(costs) if costs else None}
 
 
 # --- items.jsonl: what `judge-audit report --from DIR` needs besides results.json and judgments.csv ---
@@ -92,11 +187,6 @@ ITEMS_FILE = "items.jsonl"
 ITEMS_FORMAT = 1
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written file)."""
-    _atomic_write(Path(path), text)
-
-
 def write_items_jsonl(path: Path, dataset: Dataset, flags: dict[str, MentionFlag]) -> None:
     header = {"judge_audit_items": ITEMS_FORMAT, "dataset": {"path": dataset.path, "sha256": dataset.sha256},
               "n_items": len(dataset.items)}
@@ -108,14 +198,13 @@ def write_items_jsonl(path: Path, dataset: Dataset, flags: dict[str, MentionFlag
             "mention_flag": None if flag is None else {"flagged": bool(flag.flagged), "spans": [list(s) for s in flag.spans],
                                                        "source": flag.source},
         }, ensure_ascii=False))
-    _atomic_write(Path(path), "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def read_items_jsonl(path: Path) -> tuple[Dataset, dict[str, MentionFlag]]:
     """The run's items and flags from items.jsonl; InputError (file, line) when it is not one."""
     from pydantic import ValidationError
 
-    from .errors import InputError
     from .load import Item
 
     header, items, flags = None, [], {}
@@ -149,17 +238,10 @@ def read_items_jsonl(path: Path) -> tuple[Dataset, dict[str, MentionFlag]]:
 
 def read_results(path: Path) -> dict:
     """A `judge-audit run` results.json; InputError (exit 2) when missing or of another kind."""
-    from .errors import InputError
-
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, None, "not found: give the output folder of a finished `judge-audit run`")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, None, f"invalid JSON: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, None, f"cannot read: {exc}") from None
+    results = load_json(path)
     if not isinstance(results, dict) or not isinstance(results.get("judges"), dict) or "humans" not in results:
         raise InputError(path, None, "judges", "not the results.json of a `judge-audit run` (no judges/humans)")
     return results
@@ -180,8 +262,6 @@ def read_run(folder: Path) -> RunFiles:
     back to the dataset named in the audit card, which must be unchanged (same sha256), and to the
     offline flagger (only when the run used it).
     """
-    from .errors import InputError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, None, None, "not a folder: give the output folder of a finished `judge-audit run`")
@@ -214,7 +294,6 @@ def read_run(folder: Path) -> RunFiles:
 
 
 def _dataset_from_card(folder: Path, card: dict) -> tuple[Dataset, dict[str, MentionFlag]]:
-    from .errors import InputError
     from .flag import flag_items
     from .load import load_items
 

@@ -14,17 +14,14 @@ through :class:`audit.judge.Engine`, so it is cached, retried and paced like a p
 from __future__ import annotations
 
 import asyncio
-import csv
-import hashlib
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from .errors import InputError, JudgeUnavailable
-from .load import _explain, _field_name, _rows_jsonl
+from .rows import explain_error, json_cell, read_rows, read_text, validated_rows
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 REASON_MAX = 200
@@ -83,11 +80,12 @@ class RelevanceDataset:
 # --- loading -----------------------------------------------------------------------------------
 
 _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-_JSON_COLUMNS = ("human_labels", "judge_labels", "meta")
 
 
-def _coerce_csv_bools(labels: Any) -> Any:
-    """In CSV cells, accept "true"/"false" strings for ``relevant`` (JSON booleans stay as they are)."""
+def _labels_cell(value: str) -> Any:
+    """A JSON list of labels; in CSV cells, "true"/"false" strings are accepted for ``relevant``
+    (JSON booleans stay as they are)."""
+    labels = json_cell(value)
     if isinstance(labels, list):
         for lab in labels:
             if isinstance(lab, dict) and isinstance(lab.get("relevant"), str) and lab["relevant"].lower() in _BOOL_TEXT:
@@ -95,49 +93,16 @@ def _coerce_csv_bools(labels: Any) -> Any:
     return labels
 
 
-def _rows_csv(path: Path, text: str):
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if not reader.fieldnames:
-        return
-    for row in reader:
-        lineno = reader.line_num
-        if None in row:
-            raise InputError(path, lineno, None, "more cells than header columns")
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None:
-                raise InputError(path, lineno, key, "missing cell (fewer cells than header columns)")
-            if value == "":
-                continue  # empty cell = field not given
-            if key in _JSON_COLUMNS:
-                try:
-                    parsed = json.loads(value)
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, lineno, key, f"invalid JSON in cell: {exc.msg}") from None
-                out[key] = _coerce_csv_bools(parsed)
-            else:
-                out[key] = value
-        yield lineno, out
+CSV_CELLS = {"human_labels": _labels_cell, "judge_labels": _labels_cell, "meta": json_cell}
 
 
-def _explain_pair(err: dict) -> str:
+def explain_pair(err: dict) -> str:
+    """The message for one validation error of a :class:`Pair`."""
     if err["type"] == "bool_type" and err["loc"] and err["loc"][-1] == "relevant":
         return f"relevant must be true or false (got {err.get('input')!r})"
     if err["type"] == "missing" and err["loc"] and err["loc"][0] in ("attribute", "prompt", "id"):
         return "required field is missing (see README 'Relevance audit')"
-    if err["type"] == "extra_forbidden":
-        return "unknown field (check the spelling; see README 'Relevance audit')"
-    return _explain(err)
-
-
-def _validate(row: Any, path: Path, line: int) -> Pair:
-    if not isinstance(row, dict):
-        raise InputError(path, line, None, f"expected a JSON object, got {type(row).__name__}")
-    try:
-        return Pair.model_validate(row)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(path, line, _field_name(err["loc"]), _explain_pair(err)) from None
+    return explain_error(err, "README 'Relevance audit'")
 
 
 def load_pairs(path: str | Path) -> RelevanceDataset:
@@ -148,29 +113,11 @@ def load_pairs(path: str | Path) -> RelevanceDataset:
     a pair twice, or a file with no rows.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, None, None, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, None, None, "is a directory, expected a .jsonl or .csv file") from None
-    except OSError as exc:
-        raise InputError(path, None, None, f"cannot read file: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
-
-    rows = _rows_csv(path, text) if path.suffix.lower() == ".csv" else _rows_jsonl(path, text)
+    text, sha256 = read_text(path)
     pairs: list[Pair] = []
-    first_line: dict[str, int] = {}
     annotator_line: dict[str, int] = {}
     judge_line: dict[str, int] = {}
-    for lineno, row in rows:
-        pair = _validate(row, path, lineno)
-        if pair.id in first_line:
-            raise InputError(path, lineno, "id", f"duplicate id {pair.id!r} (first on line {first_line[pair.id]})")
-        first_line[pair.id] = lineno
+    for lineno, pair in validated_rows(Pair, read_rows(path, text, CSV_CELLS), path, explain_pair):
         for field, names in (("human_labels", [h.annotator for h in pair.human_labels]),
                              ("judge_labels", [j.judge for j in pair.judge_labels])):
             dup = sorted({n for n in names if names.count(n) > 1})
@@ -189,9 +136,7 @@ def load_pairs(path: str | Path) -> RelevanceDataset:
             raise InputError(path, lineno, "human_labels", f"{clash[0]!r} is both a judge (line "
                              f"{judge_line[clash[0]]}) and an annotator")
         pairs.append(pair)
-    if not pairs:
-        raise InputError(path, None, None, "no rows (the file is empty or holds only comments)")
-    return RelevanceDataset(path=str(path), sha256=hashlib.sha256(data).hexdigest(), pairs=tuple(pairs))
+    return RelevanceDataset(path=str(path), sha256=sha256, pairs=tuple(pairs))
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -271,15 +216,3 @@ def judge_pairs(pairs: list[Pair], specs: list, cache, *, seed: int = 0, on_resu
             reason = engine.unavailable.get(spec.name) or mine[0].error or "every call failed"
             raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}")
     return rows
-
-
-def write_judgments_csv(path: Path, rows: list[RelevanceJudgment]) -> None:
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=JUDGMENT_COLUMNS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(r.to_row())
-    os.replace(tmp, path)

@@ -8,14 +8,9 @@ run`` so ``judge-audit check`` sees both), ``relevance_judgments.csv`` and ``rel
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import math
-import os
 import platform
-import sys
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +20,8 @@ import pandas as pd
 from . import __version__
 from . import relevance_measure as rm
 from .errors import ConfigError
-from .relevance import RelevanceDataset, RelevanceJudgment, imported_labels, judge_pairs, load_pairs, write_judgments_csv
+from .relevance import (JUDGMENT_COLUMNS, RelevanceDataset, RelevanceJudgment, imported_labels, judge_pairs,
+                        load_pairs)
 
 BASELINES = ("bm25", "embedding")
 FEW_PAIRS = 10
@@ -237,78 +233,38 @@ def build_relevance_results(dataset: RelevanceDataset, judgments: list[Relevance
 # --- outputs ---------------------------------------------------------------------------------
 
 
-def _clean(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):
-        return _clean(obj.item())
-    return obj
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def merged_results(path: Path, section: dict) -> dict:
-    """The results.json to write: an existing one (from ``judge-audit run``) with its ``relevance`` replaced."""
-    doc: dict = {}
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: exists but is not a judge-audit results.json ({exc}); choose another --out") from None
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{path}: exists but is not a judge-audit results.json; choose another --out")
-    doc["relevance"] = section
-    return doc
-
-
 def write_relevance_outputs(out: Path, section: dict, judgments: list[RelevanceJudgment],
                             dataset: RelevanceDataset) -> tuple[dict, dict[str, Path]]:
+    from .output import atomic_write, clean_json, merged_results, write_csv, write_json
     from .relevance_report import render_relevance_html
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "judgments": out / "relevance_judgments.csv",
              "report": out / "relevance.html"}
-    doc = _clean(merged_results(paths["results"], section))
-    _atomic_write(paths["results"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    write_judgments_csv(paths["judgments"], judgments)
-    _atomic_write(paths["report"], render_relevance_html(doc["relevance"], judgments, dataset))
+    doc = clean_json(merged_results(paths["results"], "relevance", section))
+    write_json(paths["results"], doc)
+    write_csv(paths["judgments"], JUDGMENT_COLUMNS, (j.to_row() for j in judgments))
+    atomic_write(paths["report"], render_relevance_html(doc["relevance"], judgments, dataset))
     return doc, paths
 
 
 def audit_card(dataset: RelevanceDataset, called: list, opts: RelevanceOptions, judgments: list[RelevanceJudgment]) -> dict:
+    from .output import call_counts, command_line, judges_card, package_version, utc_timestamp
     from .prompts import template_hash
 
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    calls = [j for j in judgments if j.status != "imported"]
-    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
     return {
         "tool": "judge-audit relevance", "tool_version": __version__,
-        "litellm_version": version("litellm"), "instructor_version": version("instructor"),
-        "sentence_transformers_version": version("sentence-transformers"),
+        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
+        "sentence_transformers_version": package_version("sentence-transformers"),
         "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_timestamp(),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_pairs": len(dataset.pairs)},
         "prompt_templates": {"relevance": template_hash("relevance")},
-        "judges": {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in called},
+        "judges": judges_card(called),
         "seed": opts.seed, "ties": opts.ties, "baselines": list(opts.baselines), "n_resamples": opts.n_resamples,
-        "calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
-        "failures": sum(1 for j in calls if j.status == "failed"),
-        "cost_usd_this_run": sum(costs) if costs else None,
-        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+        **call_counts(judgments),
+        "command": command_line(),
     }
 
 

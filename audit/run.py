@@ -6,11 +6,8 @@ except through the ``log`` callback.
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
-import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +18,7 @@ from .errors import ConfigError
 from .flag import MentionFlag, flag_items
 from .judge import Judgment, imported_judgments, plan_calls, run_judges, with_temperature
 from .load import Dataset, load_items
-from .output import write_outputs
+from .output import call_counts, command_line, judges_card, package_version, utc_timestamp, write_outputs
 from .prompts import template_hash
 from .results import Habit, build_results
 
@@ -77,28 +74,18 @@ def choose_judges(dataset: Dataset, requested: list[str], specs: dict[str, Judge
 
 
 def audit_card(dataset: Dataset, called: list[JudgeSpec], opts: RunOptions, judgments: list[Judgment]) -> dict:
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    calls = [j for j in judgments if j.status != "imported"]
-    costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
     return {
         "tool": "judge-audit", "tool_version": __version__,
-        "litellm_version": version("litellm"), "instructor_version": version("instructor"),
-        "llama_cpp_python_version": version("llama-cpp-python"),
+        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
+        "llama_cpp_python_version": package_version("llama-cpp-python"),
         "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_timestamp(),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
         "prompt_templates": {t: template_hash(t) for t in ("judge_preference", "flagger_mention", "generator_personalized")},
-        "judges": {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in called},
+        "judges": judges_card(called),
         "seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders, "flagger": opts.flagger,
-        "calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
-        "failures": sum(1 for j in calls if j.status == "failed"),
-        "cost_usd_this_run": sum(costs) if costs else None,
-        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+        **call_counts(judgments),
+        "command": command_line(),
     }
 
 

@@ -15,18 +15,16 @@ set of tidy pandas DataFrames that :mod:`audit.study_measures` measures.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictStr,
-                      ValidationError)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
 from .errors import InputError
+from .rows import explain_error, json_cell, read_rows, read_text, validated_rows
 
 FORMS = ("absolute", "pairwise")
 TIE = "tie"
@@ -152,109 +150,28 @@ class PairwiseStudy:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """(text, sha256) of a UTF-8 file; unreadable files become InputError."""
+def _label_cell(value: str) -> Any:
+    """``label`` in a CSV cell: JSON (1, 2, "tie") or the bare word tie (validated with the row)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, None, None, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, None, None, "is a directory, expected a .jsonl or .csv file") from None
-    except OSError as exc:
-        raise InputError(path, None, None, f"cannot read file: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()
-    except UnicodeDecodeError as exc:
-        raise InputError(path, None, None, f"not UTF-8 text (byte {exc.start})") from None
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
-def _rows_jsonl(path: Path, text: str) -> Iterator[tuple[int, Any]]:
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        try:
-            yield lineno, json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-
-
-_JSON_CELLS = ("human_ratings", "judge_ratings", "verdicts", "meta", "label")
-
-
-def _rows_csv(path: Path, text: str) -> Iterator[tuple[int, dict]]:
-    """CSV rows as dicts; empty cells are absent fields; list/object cells (and ``label``) are JSON."""
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    for row in reader:
-        lineno = reader.line_num
-        if None in row:
-            raise InputError(path, lineno, None, "more cells than header columns")
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None:
-                raise InputError(path, lineno, key, "missing cell (fewer cells than header columns)")
-            if value == "":
-                continue
-            if key in _JSON_CELLS:
-                try:
-                    out[key] = json.loads(value)
-                except json.JSONDecodeError as exc:
-                    if key == "label":
-                        out[key] = value  # "tie" without quotes; validated below
-                        continue
-                    raise InputError(path, lineno, key, f"invalid JSON in cell: {exc.msg}") from None
-            else:
-                out[key] = value
-        yield lineno, out
-
-
-def _field_name(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(row)"
+CSV_CELLS = {"human_ratings": json_cell, "judge_ratings": json_cell, "verdicts": json_cell, "meta": json_cell,
+             "label": _label_cell}
 
 
 def _explain(err: dict) -> str:
-    kind, got = err["type"], err.get("input")
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        return "unknown field (check the spelling; see docs/FORMATS.md)"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "value_error":
+    if err["type"] == "value_error":
         return str(err.get("ctx", {}).get("error", err["msg"]))
-    if kind == "finite_number":
+    if err["type"] == "finite_number":
         return "must be a finite number"
-    msg = err["msg"]
-    return f"{msg} (got {got!r})" if got is not None and not isinstance(got, (dict, list)) else msg
+    return explain_error(err, "docs/FORMATS.md")
 
 
-def _validated(model: type[BaseModel], rows, path: Path) -> list[tuple[int, Any]]:
-    out, first_line = [], {}
-    for lineno, row in rows:
-        if not isinstance(row, dict):
-            raise InputError(path, lineno, None, f"expected a JSON object, got {type(row).__name__}")
-        try:
-            item = model.model_validate(row)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputError(path, lineno, _field_name(err["loc"]), _explain(err)) from None
-        if item.id in first_line:
-            raise InputError(path, lineno, "id", f"duplicate id {item.id!r} (first on line {first_line[item.id]})")
-        first_line[item.id] = lineno
-        out.append((lineno, item))
-    if not out:
-        raise InputError(path, None, None, "no rows (the file is empty or holds only comments)")
-    return out
-
-
-def _rows(path: Path, text: str):
-    return _rows_csv(path, text) if path.suffix.lower() == ".csv" else _rows_jsonl(path, text)
+def _validated(model: type[BaseModel], path: Path, text: str) -> list[tuple[int, Any]]:
+    return list(validated_rows(model, read_rows(path, text, CSV_CELLS), path, _explain))
 
 
 def parse_scale(text: str) -> tuple[float, float]:
@@ -313,7 +230,7 @@ def load_absolute(path: str | Path, scale: tuple[float, float] = (1, 5)) -> Abso
     """
     path = Path(path)
     text, sha = read_text(path)
-    return absolute_from_items(_validated(RatedItem, _rows(path, text), path), path, sha, scale)
+    return absolute_from_items(_validated(RatedItem, path, text), path, sha, scale)
 
 
 def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha256: str) -> PairwiseStudy:
@@ -348,4 +265,4 @@ def load_pairwise(path: str | Path) -> PairwiseStudy:
     """
     path = Path(path)
     text, sha = read_text(path)
-    return pairwise_from_items(_validated(PairItem, _rows(path, text), path), path, sha)
+    return pairwise_from_items(_validated(PairItem, path, text), path, sha)

@@ -20,8 +20,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import InputError
+from .rows import read_text
 from .studies import (AbsoluteStudy, HumanScore, JudgeScore, PairItem, PairVerdict, PairwiseStudy, RatedItem,
-                      absolute_from_items, pairwise_from_items, read_text)
+                      absolute_from_items, pairwise_from_items)
 
 LAYOUTS = {"native": None, "hanna": "absolute", "llmbar": "pairwise"}  # layout -> the form it implies
 

@@ -7,10 +7,7 @@ items -> measure (:mod:`audit.study_measures`) -> write ``results.json`` and a f
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +108,7 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
 
 def run_study(opts: StudyOptions) -> StudyOutcome:
     """Load, select, measure and write; returns the results and the written paths."""
-    from .output import _atomic_write, _clean
+    from .output import command_line, replacing, utc_timestamp, write_json
 
     study = load_study(opts)
     study, judges = select(study, opts.judges, opts.exclude_systems)
@@ -120,24 +117,23 @@ def run_study(opts: StudyOptions) -> StudyOutcome:
     results = measure_study(study, judges, opts.seed)
     results["audit_card"] = {
         "tool": "judge-audit", "tool_version": __version__, "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_timestamp(),
         "dataset": {"path": study.path, "sha256": study.sha256, "layout": opts.layout},
         "form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
         "seed": opts.seed, "model_calls": 0,
-        "command": " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None,
+        "command": command_line(),
     }
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json"}
-    _atomic_write(paths["results"], json.dumps(_clean(results), indent=2, allow_nan=False) + "\n")
+    write_json(paths["results"], results)
     if isinstance(study, AbsoluteStudy):
         kind, table = "ratings", study.ratings
     else:
         kind, table = "verdicts", verdict_table(study, judges)
     paths[kind] = out / f"{kind}.csv"
-    tmp = paths[kind].with_name(paths[kind].name + ".tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(paths[kind])
+    with replacing(paths[kind]) as tmp:
+        table.to_csv(tmp, index=False)
     return StudyOutcome(results, paths)
 
 

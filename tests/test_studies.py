@@ -158,6 +158,13 @@ def test_errors_name_the_line(tmp_path):
     assert exc.value.line == 4  # header comment, row, blank, bad row
 
 
+def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
+    # JSONL lines end at "\n" only (as in load_items): U+2028 is legal inside a JSON string
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({**ABS_ROWS[0], "text": "one\u2028two"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert load_absolute(path).ratings["item_id"].tolist() == ["a", "a", "a"]
+
+
 def test_csv_label_may_be_a_bare_tie(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text('id,label,verdicts\nq1,tie,"[{""judge"": ""j"", ""winner"": ""tie""}]"\n')
