@@ -309,13 +309,9 @@ def variants_jsonl(dataset: Dataset, variants: list[Variant]) -> str:
 def write_counterfactual_outputs(out: Path, section: dict, judgments: list, dataset: Dataset,
                                  variants: list[Variant]) -> tuple[dict, dict[str, Path]]:
     from .counterfactual_report import render_counterfactual_html
-    from .output import atomic_write, clean_json, merged_results, write_json, write_judgments_csv
+    from .output import atomic_write, clean_json, merged_results, output_dir, write_json, write_judgments_csv
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {out}: {exc.strerror}") from None
+    out = output_dir(out)
     paths = {"variants": out / "variants.jsonl", "judgments": out / "counterfactual_judgments.csv",
              "results": out / "results.json", "report": out / "counterfactual.html"}
     doc = clean_json(merged_results(paths["results"], "counterfactual", section))

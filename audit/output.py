@@ -118,12 +118,23 @@ def read_judgments_csv(path: Path) -> list[Judgment]:
     return out
 
 
+def output_dir(out: str | Path) -> Path:
+    """Create the output folder; an impossible path is a one-line usage error (exit 2)."""
+    from .errors import ConfigError
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output folder {out}: {exc.strerror}") from None
+    return out
+
+
 def write_outputs(out: Path, results: dict, judgments: list[Judgment], dataset: Dataset,
                   flags: dict[str, MentionFlag]) -> dict[str, Path]:
     from .report import render_html
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     paths = {"results": out / "results.json", "judgments": out / "judgments.csv", "items": out / ITEMS_FILE,
              "report": out / "report.html"}
     write_json(paths["results"], results)

@@ -235,11 +235,10 @@ def build_relevance_results(dataset: RelevanceDataset, judgments: list[Relevance
 
 def write_relevance_outputs(out: Path, section: dict, judgments: list[RelevanceJudgment],
                             dataset: RelevanceDataset) -> tuple[dict, dict[str, Path]]:
-    from .output import atomic_write, clean_json, merged_results, write_csv, write_json
+    from .output import atomic_write, clean_json, merged_results, output_dir, write_csv, write_json
     from .relevance_report import render_relevance_html
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     paths = {"results": out / "results.json", "judgments": out / "relevance_judgments.csv",
              "report": out / "relevance.html"}
     doc = clean_json(merged_results(paths["results"], "relevance", section))

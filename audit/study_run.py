@@ -108,7 +108,7 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
 
 def run_study(opts: StudyOptions) -> StudyOutcome:
     """Load, select, measure and write; returns the results and the written paths."""
-    from .output import command_line, replacing, utc_timestamp, write_json
+    from .output import command_line, output_dir, replacing, utc_timestamp, write_json
 
     study = load_study(opts)
     study, judges = select(study, opts.judges, opts.exclude_systems)
@@ -123,8 +123,7 @@ def run_study(opts: StudyOptions) -> StudyOutcome:
         "seed": opts.seed, "model_calls": 0,
         "command": command_line(),
     }
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(opts.out)
     paths = {"results": out / "results.json"}
     write_json(paths["results"], results)
     if isinstance(study, AbsoluteStudy):

@@ -149,3 +149,17 @@ def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
     path.write_text(json.dumps(row(personalized="one\u2028two"), ensure_ascii=False) + "\r\n", encoding="utf-8")
     ds = load_items(path)
     assert ds.items[0].personalized == "one\u2028two"
+
+
+@pytest.mark.parametrize("command", [["run", "--data", "{data}"], ["relevance"], ["counterfactual", "--judges", "nobody/x"]])
+def test_impossible_output_folder_is_one_line_exit_2(tmp_path, command):
+    from audit.run import bundled_example
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    args = [a.replace("{data}", str(bundled_example().with_name("example_imported.jsonl"))) for a in command]
+    result = CliRunner().invoke(cli, [*args, "--out", str(blocker / "out")])
+    assert result.exit_code in (2, 3), result.output
+    if result.exit_code == 2:
+        assert result.stderr.strip().splitlines()[-1].startswith("Error: cannot create output folder")
+    assert "Traceback" not in result.output
