@@ -3,6 +3,10 @@
 The key hashes everything that changes an answer -- model id, api_base, call parameters,
 rendered messages, output schema, structured-output mode, presentation order and sample index --
 and nothing that does not (timeouts, retries, concurrency). Failures are never cached.
+
+diskcache stores entries in SQLite (WAL journal), so several processes -- the engine's worker
+processes, or two runs sharing one cache directory -- can read and write it at once; a write is
+one short transaction, so a process killed at any point leaves every earlier entry intact.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 KEY_VERSION = 1
+SQLITE_TIMEOUT_S = 60  # how long a writer waits for another process's transaction
 
 
 def default_cache_dir() -> Path:
@@ -29,8 +36,51 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class ModelStats:
+    """What the cache holds for one model: entries, tokens and what they cost when paid."""
+
+    entries: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = 0.0  # None once any entry of the model has no known price
+    unpriced: int = 0
+    first: float | None = None
+    last: float | None = None
+
+    def add(self, rec: dict) -> None:
+        self.entries += 1
+        self.tokens_in += int(rec.get("tokens_in") or 0)
+        self.tokens_out += int(rec.get("tokens_out") or 0)
+        cost = rec.get("cost_usd")
+        if cost is None:
+            self.unpriced += 1
+            self.cost_usd = None
+        elif self.cost_usd is not None:
+            self.cost_usd += float(cost)
+        at = rec.get("at")
+        if isinstance(at, (int, float)):
+            self.first = at if self.first is None else min(self.first, at)
+            self.last = at if self.last is None else max(self.last, at)
+
+
+@dataclass
+class CacheStats:
+    directory: str
+    entries: int
+    size_bytes: int
+    models: dict[str, ModelStats] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"directory": self.directory, "entries": self.entries, "size_bytes": self.size_bytes,
+                "models": {m: vars(s) for m, s in self.models.items()}}
+
+
 class ResultCache:
-    """A thin wrapper over :class:`diskcache.Cache` (SQLite; safe across processes)."""
+    """A thin wrapper over :class:`diskcache.Cache` (SQLite; safe across processes).
+
+    Records are dicts ``{"value", "latency_s", "tokens_in", "tokens_out", "cost_usd", "model", "at"}``.
+    """
 
     def __init__(self, directory: str | Path | None = None, enabled: bool = True):
         self.directory = Path(directory) if directory else default_cache_dir()
@@ -42,8 +92,9 @@ class ResultCache:
             import diskcache
 
             self.directory.mkdir(parents=True, exist_ok=True)
-            # No size limit: paid results are never evicted behind the user's back.
-            self._cache = diskcache.Cache(str(self.directory), size_limit=2**62, eviction_policy="none")
+            # No size limit and no eviction: paid results are never dropped behind the user's back.
+            self._cache = diskcache.Cache(str(self.directory), size_limit=2**62, eviction_policy="none",
+                                          timeout=SQLITE_TIMEOUT_S)
         return self._cache
 
     def get(self, key: str) -> dict | None:
@@ -51,7 +102,21 @@ class ResultCache:
             return None
         return self._open().get(key)
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The records found for ``keys``, read in one transaction (one consistent snapshot)."""
+        if not self.enabled:
+            return {}
+        cache = self._open()
+        out = {}
+        with cache.transact():
+            for key in keys:
+                rec = cache.get(key)
+                if rec is not None:
+                    out[key] = rec
+        return out
+
     def set(self, key: str, value: dict) -> None:
+        """Store one record now (its own committed transaction)."""
         if self.enabled:
             self._open().set(key, value)
 
@@ -60,6 +125,43 @@ class ResultCache:
 
     def volume(self) -> int:
         return self._open().volume()
+
+    def stats(self) -> CacheStats:
+        """Entries, size on disk and, per model, entries, tokens and recorded cost."""
+        cache = self._open()
+        models: dict[str, ModelStats] = {}
+        n = 0
+        for key in cache.iterkeys():
+            rec = cache.get(key)
+            if not isinstance(rec, dict):
+                continue
+            n += 1
+            models.setdefault(str(rec.get("model") or "unknown"), ModelStats()).add(rec)
+        return CacheStats(str(self.directory), n, cache.volume(), dict(sorted(models.items())))
+
+    def select(self, *, model: str | None = None, older_than_s: float | None = None) -> list[str]:
+        """Keys of the records of ``model`` (all models when None) stored more than ``older_than_s`` ago."""
+        cache = self._open()
+        cutoff = None if older_than_s is None else time.time() - older_than_s
+        keys = []
+        for key in cache.iterkeys():
+            rec = cache.get(key)
+            if not isinstance(rec, dict):
+                continue
+            if model is not None and rec.get("model") != model:
+                continue
+            if cutoff is not None and not (isinstance(rec.get("at"), (int, float)) and rec["at"] < cutoff):
+                continue
+            keys.append(key)
+        return keys
+
+    def delete(self, keys: Iterable[str]) -> int:
+        cache = self._open()
+        n = 0
+        with cache.transact():
+            for key in keys:
+                n += bool(cache.delete(key))
+        return n
 
     def clear(self) -> int:
         return self._open().clear()

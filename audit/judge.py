@@ -1,21 +1,37 @@
-"""Stage 3: call judges. The only module (with local_provider) that imports litellm and instructor.
+"""Stage 3: call judges. The only module (with local_provider and the worker processes of
+:mod:`audit.pool`) that imports litellm and instructor, always lazily.
 
 Each call shows the generic and the personalized answer as "Response A/B" in an order drawn from
 a seeded RNG (per item and sample, so every judge sees the same order), asks for a validated
 :class:`Verdict` through instructor, maps the rating back to the generic/personalized scale, and
 stores the validated result in the cache the moment it arrives. Failures are recorded as rows
 with a reason, never cached and never silently dropped.
+
+How a call is made (docs/ENGINE.md):
+
+* :func:`attempt` is one attempt: one provider request (instructor re-asks an answer that fails
+  validation up to ``VALIDATION_RETRIES`` times) classified as ok / retry / invalid / rejected /
+  fatal. It runs in this process or in a worker process of :class:`audit.pool.WorkerPool`.
+* :class:`Engine` owns the policy, in this process: batched cache lookups, per-judge concurrency
+  and requests/min, retries with exponential backoff and full jitter on 429/5xx/timeouts
+  honouring Retry-After (which also pauses the judge's other calls), no second call for a key
+  already being fetched, and a judge whose credentials fail is not called again.
+* Exactly one retry layer: litellm/openai's own retries are off (``num_retries=0``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
+import email.utils
+import functools
 import hashlib
 import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, Field, field_validator
@@ -26,11 +42,34 @@ from .errors import JudgeUnavailable
 from .load import Item
 from .prompts import render_messages
 
-VALIDATION_RETRIES = 2  # instructor re-asks after an invalid answer (so up to 3 attempts)
+VALIDATION_RETRIES = 2  # instructor re-asks after an invalid answer (so up to 3 requests per attempt)
 GENERIC_FIRST, PERSONALIZED_FIRST = "generic_first", "personalized_first"
+BACKOFF_BASE_S, BACKOFF_CAP_S = 0.5, 30.0
+RETRY_AFTER_CAP_S = 300.0  # a Retry-After longer than this is capped (and reported in the error)
+POOL_MIN_CALLS = 100  # below this many uncached remote calls, worker processes are not worth starting
+PREFETCH = 1  # with worker processes: calls queued at the workers, per call in flight
 
 
-class Verdict(BaseModel):
+class StructuredOutput(BaseModel):
+    """Base of the models judges return: the JSON schema is generated once per class.
+
+    pydantic regenerates a schema on every ``model_json_schema()`` (~0.5-1 ms) and instructor
+    asks for it on every call; a deep copy of the cached schema costs ~0.01 ms.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):
+        key = (cls, args, tuple(sorted(kwargs.items(), key=lambda kv: kv[0])))
+        cached = _SCHEMAS.get(key)
+        if cached is None:
+            cached = _SCHEMAS[key] = super().model_json_schema(*args, **kwargs)
+        return copy.deepcopy(cached)
+
+
+_SCHEMAS: dict = {}
+
+
+class Verdict(StructuredOutput):
     """What a judge must return: a 1-5 rating of Response A vs B and a short rationale."""
 
     rating: int = Field(ge=1, le=5, description="1 = Response A much better, 3 = no difference, 5 = Response B much better")
@@ -63,7 +102,11 @@ class Judgment:
     error: str | None = None
 
     def to_row(self) -> dict:
-        return asdict(self)
+        # not dataclasses.asdict: that deep-copies every value, ~10x slower for these flat rows
+        return {name: getattr(self, name) for name in _JUDGMENT_FIELDS}
+
+
+_JUDGMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Judgment))
 
 
 def presentation_order(item_id: str, sample: int, seed: int) -> str:
@@ -87,22 +130,28 @@ def judge_messages(item: Item, order: str) -> list[dict[str, str]]:
 _LITELLM = None
 
 
+def offline_env() -> None:
+    """Environment litellm must see before it is imported: no price-map download, no telemetry."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+
 def _litellm():
-    """Import litellm once, offline: no price-map download, no telemetry, no own retries."""
+    """Import litellm once, offline: no price-map download, no telemetry, no own retries, quiet."""
     global _LITELLM
     if _LITELLM is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_TELEMETRY", "False")
         import logging
 
+        offline_env()
         import litellm
 
-        # instructor logs every failed attempt at ERROR; we record failures in judgments.csv instead
-        for name in ("instructor", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
         litellm.telemetry = False
-        litellm.suppress_debug_info = True
+        litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every error
         litellm.drop_params = True  # a judge that rejects e.g. temperature still works
+        # Every failure becomes a row with its reason; litellm's and instructor's own error logs
+        # would print one multi-line message per retried 429.
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "instructor"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         from .local_provider import register
 
         register(litellm)
@@ -115,81 +164,286 @@ def missing_keys(model: str) -> list[str]:
     return list(env.get("missing_keys") or [])
 
 
+def _memo_by_model(fn):
+    """``fn(response_model)`` computed once per model (unhashable models: every time)."""
+    seen: dict = {}
+
+    @functools.wraps(fn)
+    def wrapper(model):
+        try:
+            return seen[model]
+        except KeyError:
+            pass
+        except TypeError:
+            return fn(model)
+        out = seen[model] = fn(model)
+        return out
+
+    wrapper.__judge_audit_memo__ = True
+    return wrapper
+
+
+def _lighten_instructor() -> None:
+    """Compute instructor's per-model preparation once per model instead of once per call.
+
+    instructor 1.17 runs ``prepare_response_model`` (which builds a new pydantic subclass with
+    ``create_model``) and ``reject_async_validators`` (a walk over the model's fields) on every
+    call, ~2-3 ms of CPU per call for results that depend only on the model class. Both are
+    memoised here, per model. Internals of other instructor versions are left alone (only slower).
+    """
+    import importlib
+
+    targets = {"prepare_response_model": ("instructor.v2.core.response_model", "instructor.v2.core.patch",
+                                          "instructor.v2.core.response"),
+               "reject_async_validators": ("instructor.v2.validation.async_validators", "instructor.v2.core.patch")}
+    for name, modules in targets.items():
+        try:
+            home = importlib.import_module(modules[0])
+            original = getattr(home, name)
+        except (ImportError, AttributeError):
+            continue
+        if getattr(original, "__judge_audit_memo__", False):
+            continue
+        fast = _memo_by_model(original)
+        for modname in modules:
+            try:
+                mod = importlib.import_module(modname)
+            except ImportError:
+                continue
+            if getattr(mod, name, None) is original:
+                setattr(mod, name, fast)
+
+
+@functools.lru_cache(maxsize=None)
 def _instructor_client(mode: str):
     import instructor
 
     lm = _litellm()
+    _lighten_instructor()
     modes = {"json_schema": instructor.Mode.JSON_SCHEMA, "json": instructor.Mode.JSON, "tools": instructor.Mode.TOOLS}
     return instructor.from_litellm(lm.acompletion, mode=modes[mode])
 
 
-# --- one call, with retries ------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def schema_of(response_model: type[BaseModel] | None) -> dict | None:
+    return response_model.model_json_schema() if response_model is not None else None
+
+
+# --- one attempt: one provider request (plus instructor's re-asks of invalid output) ---------
+
+
+@dataclass
+class Attempt:
+    """The outcome of one attempt, small and picklable (it crosses process boundaries).
+
+    kind: ``ok`` | ``retry`` (429, 5xx, timeout, connection) | ``invalid`` (output failed
+    validation after instructor's re-asks) | ``rejected`` (the provider refused this request,
+    e.g. 400) | ``fatal`` (the judge cannot be used: 401/403/404).
+    """
+
+    kind: str
+    value: dict | None = None
+    latency_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+def _header(headers, name: str):
+    try:
+        return headers.get(name)
+    except AttributeError:
+        return None
+
+
+def _parse_retry_after(headers) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    ms = _header(headers, "retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except (TypeError, ValueError):
+            pass
+    value = _header(headers, "retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    out, seen = [], exc
+    while seen is not None and len(out) < limit:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Retry-After of a provider error, wherever this litellm version keeps the headers.
+
+    litellm 1.106 exceptions carry the provider's headers in ``litellm_response_headers``; their
+    ``response`` is a synthetic httpx.Response *without* them. The openai SDK error and the
+    httpx.HTTPStatusError further down the chain carry them in ``response.headers``. instructor
+    wraps the whole chain in InstructorRetryException. Look everywhere.
+    """
+    for e in _chain(exc):
+        for headers in (getattr(e, "litellm_response_headers", None),
+                        getattr(getattr(e, "response", None), "headers", None)):
+            seconds = _parse_retry_after(headers)
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def _provider_error(exc: BaseException) -> BaseException | None:
+    """The provider's own error inside instructor's wrapper, if there is one."""
+    for e in _chain(exc):
+        if type(e).__module__.startswith(("litellm", "openai", "httpx", "aiohttp")):
+            return e
+        if isinstance(e, (asyncio.TimeoutError, ConnectionError)):
+            return e
+    return None
+
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529}
+FATAL_STATUS = {401, 403, 404}
+
+
+def classify(exc: BaseException) -> str:
+    """``retry`` (transient), ``fatal`` (judge unusable), ``rejected`` (this request refused) or
+    ``invalid`` (output failed validation)."""
+    lm = _litellm()
+    inner = _provider_error(exc)
+    if inner is None:
+        return "invalid"  # instructor gave up re-asking: validation / JSON errors only
+    status = getattr(inner, "status_code", None)
+    if isinstance(inner, (lm.AuthenticationError, lm.PermissionDeniedError, lm.NotFoundError)) or status in FATAL_STATUS:
+        return "fatal"
+    transient = (lm.RateLimitError, lm.InternalServerError, lm.ServiceUnavailableError, lm.APIConnectionError,
+                 lm.Timeout, lm.BadGatewayError, asyncio.TimeoutError, ConnectionError)
+    if isinstance(inner, transient) or status in RETRY_STATUS or type(inner).__name__ in ("TimeoutError", "ReadTimeout", "ConnectTimeout"):
+        return "retry"
+    if isinstance(status, int) and 400 <= status < 500:
+        return "rejected"
+    if isinstance(inner, getattr(lm, "JSONSchemaValidationError", ())):
+        return "invalid"
+    return "retry" if isinstance(status, int) and status >= 500 else "rejected"
+
+
+def describe_error(exc: BaseException) -> str:
+    inner = _provider_error(exc) or exc
+    text = " ".join(str(inner).split())
+    return f"{type(inner).__name__}: {text[:240]}"
+
+
+_UNPRICED: set[str] = set()
+
+
+def price(model: str, tokens_in: int | None, tokens_out: int | None) -> float | None:
+    """USD from litellm's price map; None (unknown), never 0, when the model is not priced."""
+    if tokens_in is None or tokens_out is None or model in _UNPRICED:
+        return None
+    try:
+        cin, cout = _litellm().cost_per_token(model=model, prompt_tokens=int(tokens_in), completion_tokens=int(tokens_out))
+    except Exception:  # noqa: BLE001 - not in the price map
+        _UNPRICED.add(model)
+        return None
+    return float(cin) + float(cout)
+
+
+async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None,
+                  api_key: str | None = None) -> Attempt:
+    """One attempt at a call: one request, plus instructor's re-asks when the output is invalid."""
+    lm = _litellm()
+    kwargs: dict[str, Any] = dict(spec.params)
+    if spec.api_base:
+        kwargs["api_base"] = spec.api_base
+    if api_key:
+        kwargs["api_key"] = api_key
+    kwargs.update(timeout=spec.timeout, num_retries=0)  # the Engine's retry loop is the only one
+    if spec.mode == "tools":
+        kwargs["_skip_mcp_handler"] = True
+    started = time.perf_counter()
+    try:
+        if response_model is None:
+            completion = await lm.acompletion(model=spec.model, messages=messages, **kwargs)
+            value = {"text": completion.choices[0].message.content or ""}
+        else:
+            obj, completion = await _instructor_client(spec.mode).chat.completions.create_with_completion(
+                model=spec.model, messages=messages, response_model=response_model,
+                max_retries=VALIDATION_RETRIES, **kwargs)
+            value = obj.model_dump()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified, never swallowed silently
+        kind = classify(exc)
+        error = describe_error(exc)
+        if kind == "invalid":
+            error = f"invalid output after {VALIDATION_RETRIES + 1} requests: {error}"
+        return Attempt(kind, latency_s=time.perf_counter() - started,
+                       retry_after=retry_after(exc) if kind == "retry" else None, error=error)
+    latency = time.perf_counter() - started
+    usage = getattr(completion, "usage", None)
+    tin, tout = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+    return Attempt("ok", value, latency, tin, tout, price(spec.model, tin, tout))
+
+
+def record_for(spec: JudgeSpec, a: Attempt, attempts: int = 1) -> dict:
+    """What the cache keeps for a validated result."""
+    return {"value": a.value, "latency_s": a.latency_s, "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
+            "cost_usd": a.cost_usd, "model": spec.model, "at": time.time()}
+
+
+# --- the policy: limits, retries, cache ------------------------------------------------------
+
+_sleep = asyncio.sleep  # every wait of the policy (backoff, Retry-After, pacing) goes through here
 
 
 class _Pacer:
-    """At most ``rpm`` call starts per minute (evenly spaced)."""
+    """At most ``rpm`` call starts per minute (evenly spaced), and a judge-wide pause after a 429
+    with Retry-After."""
 
     def __init__(self, rpm: float | None):
         self.interval = 60.0 / rpm if rpm else 0.0
         self._next = 0.0
+        self._hold_until = 0.0
         self._lock = asyncio.Lock()
 
+    def hold(self, seconds: float) -> None:
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
     async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
+        while True:
             now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            await asyncio.sleep(delay)
+            if self._hold_until > now:
+                await _sleep(self._hold_until - now)
+                continue
+            if not self.interval:
+                return
+            async with self._lock:
+                now = time.monotonic()
+                delay = self._next - now
+                self._next = max(now, self._next) + self.interval
+            if delay > 0:
+                await _sleep(delay)
+            return
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    resp = getattr(exc, "response", None)
-    headers = getattr(resp, "headers", None) or {}
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _backoff(attempt: int, rng: random.Random, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
-    return rng.uniform(0, min(cap, base * 2**attempt))
-
-
-def _classify(exc: BaseException) -> str:
-    """'fatal' (judge unavailable), 'retry' (transient) or 'invalid' (bad output)."""
-    lm = _litellm()
-    name = type(exc).__name__
-    fatal = (lm.AuthenticationError, lm.PermissionDeniedError, lm.NotFoundError)
-    if isinstance(exc, fatal):
-        return "fatal"
-    transient = (lm.RateLimitError, lm.InternalServerError, lm.ServiceUnavailableError, lm.APIConnectionError,
-                 lm.Timeout, lm.BadGatewayError)
-    if isinstance(exc, transient) or name in ("TimeoutError", "ReadTimeout", "ConnectTimeout"):
-        return "retry"
-    return "invalid"
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """instructor wraps provider errors in InstructorRetryException; find the provider's own."""
-    seen = exc
-    for _ in range(5):
-        inner = getattr(seen, "__cause__", None) or getattr(seen, "__context__", None)
-        if inner is None:
-            break
-        seen = inner
-        if type(seen).__module__.startswith(("litellm", "openai", "httpx")):
-            return seen
-    return exc
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:240]}"
+def backoff(attempt_no: int, rng: random.Random, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt)) (AWS, 2015)."""
+    return rng.uniform(0, min(cap, base * 2**attempt_no))
 
 
 @dataclass
@@ -201,123 +455,196 @@ class CallResult:
     tokens_out: int | None = None
     cost_usd: float | None = None
     error: str | None = None
+    attempts: int = 0  # provider attempts made for it in this run (0 when cached)
+
+
+@dataclass
+class Call:
+    """One structured call to make: who, what, and the order/sample that are part of its key."""
+
+    spec: JudgeSpec
+    messages: list[dict]
+    response_model: type[BaseModel] | None
+    order: str | None = None
+    sample: int = 0
+
+
+def _from_record(rec: dict) -> CallResult:
+    return CallResult(rec["value"], True, rec.get("latency_s"), rec.get("tokens_in"), rec.get("tokens_out"), rec.get("cost_usd"))
 
 
 class Engine:
-    """Runs structured calls for several judges concurrently, each with its own limits."""
+    """Runs structured calls for several judges concurrently, each with its own limits.
 
-    def __init__(self, cache: ResultCache, *, seed: int = 0, on_result: Callable[[str, CallResult], None] | None = None):
+    ``workers`` > 0 runs the provider requests of remote judges in that many worker processes
+    (:class:`audit.pool.WorkerPool`), which keeps litellm's ~10 ms of CPU per call off this
+    process's event loop; the policy (limits, retries, cache lookups) stays here.
+    """
+
+    def __init__(self, cache: ResultCache, *, seed: int = 0, on_result: Callable[[str, CallResult], None] | None = None,
+                 workers: int | None = 0):
         self.cache = cache
         self.seed = seed
         self.on_result = on_result
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._pacers: dict[str, _Pacer] = {}
-        self._clients: dict[str, Any] = {}
         self._rng = random.Random(seed)
+        self._inflight: dict[str, asyncio.Future] = {}
         self.unavailable: dict[str, str] = {}
+        self.pool = None
+        self._workers = workers  # None: decided from the cache misses; started only if a call is needed
+
+    def _start_pool(self, workers: int) -> None:
+        from .pool import WorkerPool
+
+        self.pool = WorkerPool(workers, self.cache.directory, self.cache.enabled)
+
+    def _pooled(self, spec: JudgeSpec) -> bool:
+        return self.pool is not None and not spec.is_local
 
     def _limits(self, spec: JudgeSpec):
+        """(semaphore, pacer) of a judge. The semaphore bounds the calls this process has handed
+        out: ``concurrency`` in flight, or -- with worker processes, which enforce ``concurrency``
+        themselves (each a share) -- as many again queued at the workers, so a worker starts the
+        next request the moment one returns instead of waiting for a round trip through this
+        process. With a requests/min limit nothing is queued ahead: every start is paced here."""
         if spec.name not in self._sems:
-            self._sems[spec.name] = asyncio.Semaphore(spec.concurrency)
+            ahead = PREFETCH if self._pooled(spec) and not spec.rpm else 0
+            self._sems[spec.name] = asyncio.Semaphore(spec.concurrency * (1 + ahead))
             self._pacers[spec.name] = _Pacer(spec.rpm)
         return self._sems[spec.name], self._pacers[spec.name]
 
     def key_for(self, spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None, *, order: str | None, sample: int) -> str:
         return cache_key(
             model=spec.model, api_base=spec.api_base, params=spec.params, mode=spec.mode,
-            messages=messages, schema=response_model.model_json_schema() if response_model else None,
-            order=order, sample=sample,
+            messages=messages, schema=schema_of(response_model), order=order, sample=sample,
         )
 
     async def call(self, spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None,
                    *, order: str | None = None, sample: int = 0) -> CallResult:
         """One validated call (cached). ``response_model=None`` asks for free text."""
-        key = self.key_for(spec, messages, response_model, order=order, sample=sample)
-        hit = self.cache.get(key)
-        if hit is not None:
-            result = CallResult(hit["value"], True, hit.get("latency_s"), hit.get("tokens_in"), hit.get("tokens_out"), hit.get("cost_usd"))
-            self._report(spec, result)
-            return result
-        if spec.name in self.unavailable:
-            return self._fail(spec, f"judge unavailable: {self.unavailable[spec.name]}")
+        return (await self.call_many([Call(spec, messages, response_model, order, sample)]))[0]
+
+    async def call_many(self, calls: list[Call]) -> list[CallResult]:
+        """Many calls: one batched cache lookup, then the misses concurrently (results in order)."""
+        keys = [self.key_for(c.spec, c.messages, c.response_model, order=c.order, sample=c.sample) for c in calls]
+        hits = self.cache.get_many(keys)
+        results: list[CallResult | None] = [None] * len(calls)
+        todo = []
+        for i, (c, key) in enumerate(zip(calls, keys)):
+            if key in hits:
+                results[i] = _from_record(hits[key])
+                self._report(c.spec, results[i])
+            else:
+                todo.append(i)
+        remote = sum(1 for i in todo if not calls[i].spec.is_local)
+        if remote and self.pool is None and self._workers != 0:
+            n = default_workers(remote) if self._workers is None else self._workers
+            self._workers = n  # decided once per engine
+            if n:
+                self._start_pool(n)
+
+        async def one(i: int) -> None:
+            results[i] = await self._fetch(calls[i], keys[i])
+
+        await asyncio.gather(*(one(i) for i in todo))
+        return results  # type: ignore[return-value]
+
+    async def _fetch(self, c: Call, key: str) -> CallResult:
+        """The result for ``key``, calling the provider at most once however many ask at once."""
+        shared = self._inflight.get(key)
+        if shared is not None:  # the same call is already being paid for: share its result
+            res = await asyncio.shield(shared)
+            res = CallResult(res.value, True, res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+            self._report(c.spec, res)
+            return res
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            res = await self._call_uncached(c, key)
+            fut.set_result(res)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody shares it
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self._report(c.spec, res)
+        return res
+
+    async def _attempt(self, c: Call, key: str) -> Attempt:
+        api_key = os.environ.get(c.spec.api_key_env) if c.spec.api_key_env else None
+        if self._pooled(c.spec):  # the pool enforces the concurrency, and falls back to in-process itself
+            return await self.pool.run(key, c.spec, c.messages, c.response_model, api_key)
+        a = await attempt(c.spec, c.messages, c.response_model, api_key)
+        if a.kind == "ok":
+            self.cache.set(key, record_for(c.spec, a))  # paid for: kept before anything else can go wrong
+        return a
+
+    async def _call_uncached(self, c: Call, key: str) -> CallResult:
+        spec = c.spec
         sem, pacer = self._limits(spec)
-        async with sem:
-            return await self._call_uncached(spec, messages, response_model, key, pacer)
-
-    async def _call_uncached(self, spec, messages, response_model, key, pacer) -> CallResult:
-        lm = _litellm()
-        kwargs: dict[str, Any] = dict(spec.params)
-        if spec.api_base:
-            kwargs["api_base"] = spec.api_base
-        if spec.api_key_env and os.environ.get(spec.api_key_env):
-            kwargs["api_key"] = os.environ[spec.api_key_env]
-        kwargs.update(timeout=spec.timeout, num_retries=0)  # our retry loop below is the only one
-        if spec.mode == "tools":
-            kwargs["_skip_mcp_handler"] = True
         last_error = "no attempt made"
-        for attempt in range(spec.max_retries + 1):
-            if spec.name in self.unavailable:
-                return self._fail(spec, f"judge unavailable: {self.unavailable[spec.name]}")
-            await pacer.wait()
-            started = time.perf_counter()
-            try:
-                if response_model is None:
-                    completion = await lm.acompletion(model=spec.model, messages=messages, **kwargs)
-                    value = {"text": completion.choices[0].message.content or ""}
-                else:
-                    client = self._clients.get(spec.mode) or self._clients.setdefault(spec.mode, _instructor_client(spec.mode))
-                    obj, completion = await client.chat.completions.create_with_completion(
-                        model=spec.model, messages=messages, response_model=response_model,
-                        max_retries=VALIDATION_RETRIES, **kwargs)
-                    value = obj.model_dump()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
-                inner = _unwrap(exc)
-                kind = _classify(inner)
-                last_error = _short(inner)
-                if kind == "fatal":
-                    self.unavailable[spec.name] = last_error
-                    return self._fail(spec, last_error)
-                if kind == "invalid":
-                    return self._fail(spec, f"invalid output after {VALIDATION_RETRIES + 1} attempts: {last_error}")
-                if attempt < spec.max_retries:
-                    wait = _retry_after(inner)
-                    await asyncio.sleep(wait if wait is not None else _backoff(attempt, self._rng))
-                continue
-            latency = time.perf_counter() - started
-            usage = getattr(completion, "usage", None)
-            record = {
-                "value": value, "latency_s": latency,
-                "tokens_in": getattr(usage, "prompt_tokens", None), "tokens_out": getattr(usage, "completion_tokens", None),
-                "cost_usd": _cost(lm, completion), "model": spec.model, "at": time.time(),
-            }
-            self.cache.set(key, record)  # paid for: kept before anything else can go wrong
-            result = CallResult(value, False, latency, record["tokens_in"], record["tokens_out"], record["cost_usd"])
-            self._report(spec, result)
-            return result
-        return self._fail(spec, f"gave up after {spec.max_retries + 1} attempts: {last_error}")
-
-    def _fail(self, spec: JudgeSpec, error: str) -> CallResult:
-        result = CallResult(None, False, None, error=error)
-        self._report(spec, result)
-        return result
+        async with sem:
+            for n in range(spec.max_retries + 1):
+                if spec.name in self.unavailable:
+                    return CallResult(None, False, None, error=f"judge unavailable: {self.unavailable[spec.name]}", attempts=n)
+                await pacer.wait()
+                if spec.name in self.unavailable:
+                    return CallResult(None, False, None, error=f"judge unavailable: {self.unavailable[spec.name]}", attempts=n)
+                a = await self._attempt(c, key)
+                if a.kind == "ok":
+                    return CallResult(a.value, False, a.latency_s, a.tokens_in, a.tokens_out, a.cost_usd, attempts=n + 1)
+                last_error = a.error or a.kind
+                if a.kind == "fatal":
+                    self.unavailable.setdefault(spec.name, last_error)
+                    return CallResult(None, False, None, error=last_error, attempts=n + 1)
+                if a.kind in ("invalid", "rejected"):
+                    return CallResult(None, False, None, error=last_error, attempts=n + 1)
+                if n < spec.max_retries:
+                    if a.retry_after is not None:
+                        wait = min(a.retry_after, RETRY_AFTER_CAP_S)
+                        pacer.hold(wait)  # the provider asked the whole judge to slow down
+                        wait += self._rng.uniform(0, min(1.0, 0.25 * wait))  # do not all come back at once
+                    else:
+                        wait = backoff(n, self._rng)
+                    await _sleep(wait)
+        return CallResult(None, False, None, error=f"gave up after {spec.max_retries + 1} attempts: {last_error}",
+                          attempts=spec.max_retries + 1)
 
     def _report(self, spec: JudgeSpec, result: CallResult) -> None:
         if self.on_result:
             self.on_result(spec.name, result)
 
+    async def aclose(self) -> None:
+        if self.pool is not None:
+            self.pool.close()  # quick: closing the pipes ends the workers
+            self.pool = None
 
-def _cost(lm, completion) -> float | None:
-    """USD from litellm's price map; None (unknown), never 0, when the model is not priced."""
-    try:
-        cost = lm.completion_cost(completion_response=completion)
-    except Exception:  # noqa: BLE001 - unpriced model
-        return None
-    return float(cost) if cost else None
+
+def default_workers(n_uncached_remote: int) -> int:
+    """Worker processes for a run: ``$JUDGE_AUDIT_WORKERS`` when set, else up to 4 (one per CPU)
+    when there are at least POOL_MIN_CALLS uncached calls to remote judges, else 0 (in-process)."""
+    env = os.environ.get("JUDGE_AUDIT_WORKERS")
+    if env not in (None, ""):
+        try:
+            return max(0, int(env))
+        except ValueError:
+            pass
+    if n_uncached_remote < POOL_MIN_CALLS:
+        return 0
+    return min(4, os.cpu_count() or 1)
 
 
 # --- the preference judging stage ----------------------------------------------------------
+
+
+def with_temperature(spec: JudgeSpec, temperature: float | None) -> JudgeSpec:
+    """``spec`` with its temperature set (a call parameter: it changes the cache key)."""
+    if temperature is None:
+        return spec
+    return dataclasses.replace(spec, params={**spec.params, "temperature": float(temperature)})
+
 
 
 def plan_calls(items: Iterable[Item], *, samples: int, both_orders: bool, seed: int) -> list[tuple[Item, str, int]]:
@@ -331,34 +658,64 @@ def plan_calls(items: Iterable[Item], *, samples: int, both_orders: bool, seed: 
     return calls
 
 
-async def _judge_all(engine: Engine, specs: list[JudgeSpec], items: list[Item], *, samples: int, both_orders: bool) -> list[Judgment]:
-    calls = plan_calls(items, samples=samples, both_orders=both_orders, seed=engine.seed)
+def planned_calls(items: Iterable[Item], specs: list[JudgeSpec], *, samples: int, both_orders: bool,
+                  seed: int) -> list[tuple[Item, Call]]:
+    """Every preference call of a run, each with its rendered messages (rendered once per order)."""
+    plan = plan_calls(items, samples=samples, both_orders=both_orders, seed=seed)
+    rendered: dict[tuple[str, str], list[dict]] = {}
+    out = []
+    for spec in specs:
+        for item, order, sample in plan:
+            msgs = rendered.get((item.id, order))
+            if msgs is None:
+                msgs = rendered[(item.id, order)] = judge_messages(item, order)
+            out.append((item, Call(spec, msgs, Verdict, order, sample)))
+    return out
 
-    async def one(spec: JudgeSpec, item: Item, order: str, sample: int) -> Judgment:
-        res = await engine.call(spec, judge_messages(item, order), Verdict, order=order, sample=sample)
-        row = Judgment(item.id, spec.name, spec.model, order, sample, None, None, None, "failed", res.cached,
-                       res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error)
-        if res.value is not None:
-            raw = int(res.value["rating"])
-            row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, order)), res.value["rationale"], "ok"
-        return row
 
-    tasks = [one(spec, item, order, sample) for spec in specs for (item, order, sample) in calls]
-    return list(await asyncio.gather(*tasks))
+def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
+    row = Judgment(item.id, c.spec.name, c.spec.model, c.order, c.sample, None, None, None, "failed", res.cached,
+                   res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+    if res.value is not None:
+        raw = int(res.value["rating"])
+        row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, c.order)), res.value["rationale"], "ok"
+    return row
+
+
+async def _judge_all(cache: ResultCache, planned: list[tuple[Item, Call]], *, seed: int, workers: int | None,
+                     on_result) -> tuple[list[Judgment], dict[str, str]]:
+    engine = Engine(cache, seed=seed, on_result=on_result, workers=workers)
+    try:
+        results = await engine.call_many([c for _, c in planned])
+    finally:
+        await engine.aclose()
+    rows = [judgment_row(item, c, res) for (item, c), res in zip(planned, results)]
+    return rows, engine.unavailable
 
 
 def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, samples: int = 1,
-               both_orders: bool = False, on_result=None) -> list[Judgment]:
-    """Judge every item with every judge. Raises JudgeUnavailable when a judge could not be used at all."""
+               both_orders: bool = False, on_result=None, workers: int | None = None) -> list[Judgment]:
+    """Judge every item with every judge. Raises JudgeUnavailable when a judge could not be used at all.
+
+    ``workers``: worker processes for remote judges (None: :func:`default_workers`).
+    ``on_result(judge, CallResult)`` is called for every result; if it has ``expect(judge, total)``
+    (e.g. :class:`audit.progress.Progress`) that is called first with each judge's planned calls.
+    """
     if not specs:
         return []
-    engine = Engine(cache, seed=seed, on_result=on_result)
-    rows = asyncio.run(_judge_all(engine, specs, items, samples=samples, both_orders=both_orders))
+    planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
+    if on_result is not None and hasattr(on_result, "expect"):
+        per_judge = len(planned) // len(specs)
+        for spec in specs:
+            on_result.expect(spec.name, per_judge)
+    rows, unavailable = asyncio.run(_judge_all(cache, planned, seed=seed, workers=workers, on_result=on_result))
+    if on_result is not None and hasattr(on_result, "finish"):
+        on_result.finish()
     for spec in specs:
         mine = [r for r in rows if r.judge == spec.name]
         if mine and not any(r.status == "ok" for r in mine):
-            reason = engine.unavailable.get(spec.name) or mine[0].error or "every call failed"
-            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}", ) from None
+            reason = unavailable.get(spec.name) or mine[0].error or "every call failed"
+            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}") from None
     return rows
 
 
@@ -374,20 +731,24 @@ def imported_judgments(items: Iterable[Item]) -> list[Judgment]:
 # --- other structured tasks: the LLM flagger and habit generation ---------------------------
 
 
-class MentionVerdict(BaseModel):
+class MentionVerdict(StructuredOutput):
     mention: bool
     span: str | None = Field(default=None, json_schema_extra={"maxLength": 200})
 
 
-async def _run_many(engine: Engine, jobs: list[tuple[JudgeSpec, list[dict], type[BaseModel] | None]]) -> list[CallResult]:
-    return list(await asyncio.gather(*(engine.call(spec, msgs, model) for spec, msgs, model in jobs)))
+async def _run_many(cache: ResultCache, calls: list[Call], seed: int, workers: int | None) -> list[CallResult]:
+    engine = Engine(cache, seed=seed, workers=workers)
+    try:
+        return await engine.call_many(calls)
+    finally:
+        await engine.aclose()
 
 
 def run_structured(spec: JudgeSpec, message_lists: list[list[dict]], response_model: type[BaseModel] | None,
-                   cache: ResultCache, *, seed: int = 0) -> list[CallResult]:
+                   cache: ResultCache, *, seed: int = 0, workers: int | None = None) -> list[CallResult]:
     """Run one task (flagging, generation) for many inputs with one model; cached like every call."""
-    engine = Engine(cache, seed=seed)
-    results = asyncio.run(_run_many(engine, [(spec, msgs, response_model) for msgs in message_lists]))
+    calls = [Call(spec, msgs, response_model) for msgs in message_lists]
+    results = asyncio.run(_run_many(cache, calls, seed, workers))
     if results and all(r.value is None for r in results):
         raise JudgeUnavailable(f"model {spec.name!r} ({spec.describe()}) is unavailable: {results[0].error}")
     return results
