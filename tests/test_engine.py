@@ -267,3 +267,14 @@ def test_attempt_and_call_result_are_picklable():
     spec = JudgeSpec(name="j", model="openai/x", params={"temperature": 0.0})
     assert pickle.loads(pickle.dumps((spec, Verdict))) == (spec, Verdict)
 
+
+
+def test_default_workers(monkeypatch):
+    monkeypatch.delenv("JUDGE_AUDIT_WORKERS", raising=False)
+    assert judge.default_workers(judge.POOL_MIN_CALLS - 1, 32) == 0  # small runs stay in-process
+    assert judge.default_workers(1000, 32) == 4 and judge.default_workers(1000, 8) == 1
+    assert judge.default_workers(1000, 500) == judge.MAX_WORKERS
+    monkeypatch.setenv("JUDGE_AUDIT_WORKERS", "0")
+    assert judge.default_workers(10**6, 32) == 0
+    monkeypatch.setenv("JUDGE_AUDIT_WORKERS", "3")
+    assert judge.default_workers(1, 1) == 3
