@@ -19,6 +19,7 @@ p8    lives in Paris     Best cafe in Paris?        paris         1   3/4       
 import csv
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -165,7 +166,7 @@ def test_report_escapes_untrusted_text(tmp_path, monkeypatch):
 
 def test_bundled_example_imported_labels_and_merge_into_run_results(tmp_path):
     out = tmp_path / "out"
-    first = CliRunner().invoke(cli, ["run", "--data", "fixtures/example_imported.jsonl", "--out", str(out)])
+    first = CliRunner().invoke(cli, ["run", "--data", str(Path(__file__).resolve().parent.parent / "fixtures" / "example_imported.jsonl"), "--out", str(out)])
     assert first.exit_code == 0, first.output
     result = CliRunner().invoke(cli, ["relevance", "--out", str(out), "--baselines", "bm25"])
     assert result.exit_code == 0, result.output
