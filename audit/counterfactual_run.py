@@ -17,7 +17,6 @@ so people can rate them too), ``counterfactual_judgments.csv``, ``results.json``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import platform
@@ -32,7 +31,7 @@ from . import __version__, measure
 from .counterfactual import (ABLATED, INJECTED, INJECTION_TEMPLATES, Skip, Variant, build_variants, check_rewrite,
                              text_changes, variant_id, variant_item)
 from .counterfactual_measure import causal_effect, observational_minus_causal
-from .errors import ConfigError, JudgeUnavailable
+from .errors import ConfigError
 from .flag import MentionFlag, flag_offline
 from .load import Dataset, Item
 
@@ -123,36 +122,16 @@ def planned_pairs(pairs: list[tuple[Item, Item]], specs, *, samples: int, both_o
     return out
 
 
-async def _judge_all(cache, planned: list, *, seed: int, workers: int | None, on_result) -> tuple[list, dict]:
-    from .judge import Engine, judgment_row
-
-    engine = Engine(cache, seed=seed, on_result=on_result, workers=workers)
-    try:
-        results = await engine.call_many([c for _, c in planned])
-    finally:
-        await engine.aclose()
-    return [judgment_row(item, c, res) for (item, c), res in zip(planned, results)], engine.unavailable
-
-
 def judge_pairs(pairs: list[tuple[Item, Item]], specs, cache, *, seed: int = 0, samples: int = 1,
                 both_orders: bool = False, on_result=None, workers: int | None = None) -> list:
     """Judge every shown item with every judge (cached); raise JudgeUnavailable when a judge could not
     be used at all (as :func:`audit.judge.run_judges`)."""
+    from .judge import run_planned
+
     if not specs:
         return []
     planned = planned_pairs(pairs, specs, samples=samples, both_orders=both_orders, seed=seed)
-    if on_result is not None and hasattr(on_result, "expect"):
-        for spec in specs:
-            on_result.expect(spec.name, len(planned) // len(specs))
-    rows, unavailable = asyncio.run(_judge_all(cache, planned, seed=seed, workers=workers, on_result=on_result))
-    if on_result is not None and hasattr(on_result, "finish"):
-        on_result.finish()
-    for spec in specs:
-        mine = [r for r in rows if r.judge == spec.name]
-        if mine and not any(r.status == "ok" for r in mine):
-            reason = unavailable.get(spec.name) or mine[0].error or "every call failed"
-            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}") from None
-    return rows
+    return run_planned(planned, specs, cache, seed=seed, on_result=on_result, workers=workers)
 
 
 # --- results ---------------------------------------------------------------------------------------

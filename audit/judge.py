@@ -697,17 +697,25 @@ async def _judge_all(cache: ResultCache, planned: list[tuple[Item, Call]], *, se
     return rows, engine.unavailable
 
 
-def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, samples: int = 1,
-               both_orders: bool = False, on_result=None, workers: int | None = None) -> list[Judgment]:
-    """Judge every item with every judge. Raises JudgeUnavailable when a judge could not be used at all.
+def raise_if_unavailable(specs: list[JudgeSpec], rows: list, unavailable: dict[str, str]) -> None:
+    """JudgeUnavailable for the first judge none of whose rows (``status == "ok"``) succeeded."""
+    for spec in specs:
+        mine = [r for r in rows if r.judge == spec.name]
+        if mine and not any(r.status == "ok" for r in mine):
+            reason = unavailable.get(spec.name) or mine[0].error or "every call failed"
+            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}") from None
 
-    ``workers``: worker processes for remote judges (None: :func:`default_workers`).
+
+def run_planned(planned: list[tuple[Item, Call]], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0,
+                on_result=None, workers: int | None = None) -> list[Judgment]:
+    """Make already-planned calls (every judge, same count each); one row per call.
+
     ``on_result(judge, CallResult)`` is called for every result; if it has ``expect(judge, total)``
     (e.g. :class:`audit.progress.Progress`) that is called first with each judge's planned calls.
+    Raises JudgeUnavailable when a judge could not be used at all.
     """
     if not specs:
         return []
-    planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
     if on_result is not None and hasattr(on_result, "expect"):
         per_judge = len(planned) // len(specs)
         for spec in specs:
@@ -715,12 +723,20 @@ def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *,
     rows, unavailable = asyncio.run(_judge_all(cache, planned, seed=seed, workers=workers, on_result=on_result))
     if on_result is not None and hasattr(on_result, "finish"):
         on_result.finish()
-    for spec in specs:
-        mine = [r for r in rows if r.judge == spec.name]
-        if mine and not any(r.status == "ok" for r in mine):
-            reason = unavailable.get(spec.name) or mine[0].error or "every call failed"
-            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}") from None
+    raise_if_unavailable(specs, rows, unavailable)
     return rows
+
+
+def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, samples: int = 1,
+               both_orders: bool = False, on_result=None, workers: int | None = None) -> list[Judgment]:
+    """Judge every item with every judge (see :func:`run_planned`).
+
+    ``workers``: worker processes for remote judges (None: :func:`default_workers`).
+    """
+    if not specs:
+        return []
+    planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
+    return run_planned(planned, specs, cache, seed=seed, on_result=on_result, workers=workers)
 
 
 def imported_judgments(items: Iterable[Item]) -> list[Judgment]:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
-from .errors import InputError, JudgeUnavailable
+from .errors import InputError
 from .rows import explain_error, json_cell, read_rows, read_text, validated_rows
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
@@ -206,13 +206,9 @@ def judge_pairs(pairs: list[Pair], specs: list, cache, *, seed: int = 0, on_resu
     """Ask every judge about every pair (cached). Raises JudgeUnavailable when a judge failed on every pair."""
     if not specs or not pairs:
         return []
-    from .judge import Engine
+    from .judge import Engine, raise_if_unavailable
 
     engine = Engine(cache, seed=seed, on_result=on_result)
     rows = asyncio.run(_judge_all(engine, specs, pairs))
-    for spec in specs:
-        mine = [r for r in rows if r.judge == spec.name]
-        if mine and not any(r.status == "ok" for r in mine):
-            reason = engine.unavailable.get(spec.name) or mine[0].error or "every call failed"
-            raise JudgeUnavailable(f"judge {spec.name!r} ({spec.describe()}) is unavailable: {reason}")
+    raise_if_unavailable(specs, rows, engine.unavailable)
     return rows
