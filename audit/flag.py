@@ -83,7 +83,10 @@ Known blind spots
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = ["MentionFlag", "flag_offline", "flag_items"]
 
@@ -212,6 +215,7 @@ for _canon, _words in _SYNONYMS.items():
             _SYN_MAP.setdefault(_part, _canon)
 
 
+@lru_cache(maxsize=1 << 16)  # a pure word -> concept map; texts repeat words, so most calls are hits
 def _concept(word: str) -> str:
     low = word.lower().replace("\u2019", "'")
     if low in _SYN_MAP:
@@ -242,8 +246,7 @@ def _attr_concepts(attribute: str) -> _Attr:
 # Text structure
 # ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Tok:
+class _Tok(NamedTuple):  # a tuple: tens of thousands are made per thousand answers
     start: int
     end: int
     low: str
@@ -368,8 +371,15 @@ def _strong_hit(hits: list[_Tok], attr: _Attr) -> bool:
     return bool(hits)  # attribute made only of weak words ("70 years old")
 
 
+def _tok_range(toks: list[_Tok], s: int, e: int) -> range:
+    """Indices of the tokens lying wholly inside ``[s, e)`` (tokens are sorted and disjoint)."""
+    lo = bisect_left(toks, s, key=lambda t: t.start)
+    hi = bisect_right(toks, e, key=lambda t: t.end)
+    return range(lo, max(lo, hi))
+
+
 def _toks_in(toks: list[_Tok], s: int, e: int) -> list[_Tok]:
-    return [t for t in toks if t.start >= s and t.end <= e]
+    return [toks[i] for i in _tok_range(toks, s, e)]
 
 
 def _cue_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
@@ -437,7 +447,7 @@ def _refers_to_other(toks: list[_Tok], i: int) -> bool:
 def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for sent in sentence_spans(text):
-        idxs = [i for i, t in enumerate(toks) if t.start >= sent[0] and t.end <= sent[1]]
+        idxs = _tok_range(toks, *sent)
         if not idxs:
             continue
         clauses = _clauses(text, sent)
