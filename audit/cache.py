@@ -16,10 +16,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any, Iterable
 
 KEY_VERSION = 1
+DERIVED_DIR = "derived"  # <cache dir>/derived/<name>: stores of results computed here, not paid for
 SQLITE_TIMEOUT_S = 60  # how long a writer waits for another process's transaction
 
 
@@ -30,9 +32,31 @@ def default_cache_dir() -> Path:
     return Path(base) / "judge-audit"
 
 
+def canonical_json(value: Any) -> str:
+    """The JSON a cache key hashes: sorted keys, no whitespace, ASCII, ``str()`` of anything else.
+    Strings, None and integers -- most key parts -- take json's own encoder functions directly."""
+    if isinstance(value, str):
+        return _quote(value)  # what json.dumps does for a str with ensure_ascii
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)  # what json.dumps does for an int (bool is not int here)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def cache_key(**parts: Any) -> str:
-    """SHA-256 of the canonical JSON of ``parts`` (sorted keys, no whitespace)."""
-    blob = json.dumps({"v": KEY_VERSION, **parts}, sort_keys=True, separators=(",", ":"), default=str)
+    """SHA-256 of the canonical JSON of ``parts`` (:func:`canonical_json`) plus the key version."""
+    return cache_key_of_json({k: canonical_json(v) for k, v in parts.items()})
+
+
+def cache_key_of_json(parts_json: dict[str, str]) -> str:
+    """:func:`cache_key` from each part already serialised with :func:`canonical_json`, so a part
+    shared by many keys (the rendered messages of one item, shared by every judge; the output
+    schema) is serialised once. Byte for byte the blob ``canonical_json({"v": KEY_VERSION,
+    **parts})`` -- the same key, so results cached before this existed are found
+    (tests/test_engine.py pins a key)."""
+    parts_json = {"v": canonical_json(KEY_VERSION), **parts_json}
+    blob = "{" + ",".join(f"{_quote(k)}:{parts_json[k]}" for k in sorted(parts_json)) + "}"
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -70,10 +94,11 @@ class CacheStats:
     entries: int
     size_bytes: int
     models: dict[str, ModelStats] = field(default_factory=dict)
+    derived: dict[str, int] = field(default_factory=dict)  # store name -> entries (recomputable, not paid)
 
     def to_dict(self) -> dict:
         return {"directory": self.directory, "entries": self.entries, "size_bytes": self.size_bytes,
-                "models": {m: vars(s) for m, s in self.models.items()}}
+                "models": {m: vars(s) for m, s in self.models.items()}, "derived": dict(self.derived)}
 
 
 class ResultCache:
@@ -86,6 +111,7 @@ class ResultCache:
         self.directory = Path(directory) if directory else default_cache_dir()
         self.enabled = enabled
         self._cache = None
+        self._derived: dict[str, Any] = {}
 
     def _open(self):
         if self._cache is None:
@@ -137,7 +163,8 @@ class ResultCache:
                 continue
             n += 1
             models.setdefault(str(rec.get("model") or "unknown"), ModelStats()).add(rec)
-        return CacheStats(str(self.directory), n, cache.volume(), dict(sorted(models.items())))
+        derived = {p.name: len(self.derived(p.name)) for p in sorted((self.directory / DERIVED_DIR).glob("*")) if p.is_dir()}
+        return CacheStats(str(self.directory), n, cache.volume(), dict(sorted(models.items())), derived)
 
     def select(self, *, model: str | None = None, older_than_s: float | None = None) -> list[str]:
         """Keys of the records of ``model`` (all models when None) stored more than ``older_than_s`` ago."""
@@ -164,9 +191,30 @@ class ResultCache:
         return n
 
     def clear(self) -> int:
-        return self._open().clear()
+        """Delete every paid result (the count) and every derived store."""
+        n = self._open().clear()
+        for path in sorted((self.directory / DERIVED_DIR).glob("*")):
+            if path.is_dir():
+                self.derived(path.name).clear()
+        return n
+
+    def derived(self, name: str):
+        """A :class:`diskcache.Cache` for results computed here rather than paid for (e.g. the
+        offline flagger's flags), in ``<directory>/derived/<name>``: outside the paid results,
+        so ``cache stats`` and ``cache clear --model`` see only those; ``cache clear`` empties it."""
+        if name not in self._derived:
+            import diskcache
+
+            path = self.directory / DERIVED_DIR / name
+            path.mkdir(parents=True, exist_ok=True)
+            self._derived[name] = diskcache.Cache(str(path), size_limit=2**62, eviction_policy="none",
+                                                  timeout=SQLITE_TIMEOUT_S)
+        return self._derived[name]
 
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        for store in self._derived.values():
+            store.close()
+        self._derived.clear()

@@ -527,6 +527,8 @@ def cache_stats(cache_dir, as_json):
     for model, m in st.models.items():
         click.echo(f"  {model}: {m.entries} entries, tokens {_tokens(m.tokens_in)} in / {_tokens(m.tokens_out)} out, "
                    f"paid {_usd(m.cost_usd)}" + (f" ({m.unpriced} without a known price)" if m.unpriced else ""))
+    for name, n in st.derived.items():
+        click.echo(f"  derived/{name}: {n} entries (computed here, not paid for)")
 
 
 def _stdin_is_terminal() -> bool:

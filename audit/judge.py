@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, Field, field_validator
 
-from .cache import ResultCache, cache_key
+from .cache import ResultCache, cache_key_of_json, canonical_json
 from .config import JudgeSpec
 from .errors import JudgeUnavailable
 from .load import Item
@@ -228,6 +228,20 @@ def _instructor_client(mode: str):
 @functools.lru_cache(maxsize=None)
 def schema_of(response_model: type[BaseModel] | None) -> dict | None:
     return response_model.model_json_schema() if response_model is not None else None
+
+
+def _held_json(memo: dict, obj, make):
+    """``make()`` once per object ``obj`` in ``memo`` (which holds ``obj``, so its id stays unique)."""
+    held = memo.get(id(obj))
+    if held is None or held[0] is not obj:
+        held = memo[id(obj)] = (obj, make())
+    return held[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_json(response_model: type[BaseModel] | None) -> str:
+    """canonical_json(schema_of(response_model)), made once per output model class."""
+    return canonical_json(schema_of(response_model))
 
 
 # --- one attempt: one provider request (plus instructor's re-asks of invalid output) ---------
@@ -515,11 +529,17 @@ class Engine:
             self._pacers[spec.name] = _Pacer(spec.rpm)
         return self._sems[spec.name], self._pacers[spec.name]
 
-    def key_for(self, spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None, *, order: str | None, sample: int) -> str:
-        return cache_key(
-            model=spec.model, api_base=spec.api_base, params=spec.params, mode=spec.mode,
-            messages=messages, schema=schema_of(response_model), order=order, sample=sample,
-        )
+    def key_for(self, spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None, *, order: str | None,
+                sample: int, memo: dict | None = None) -> str:
+        """The cache key of one call: :func:`audit.cache.cache_key` of model, api_base, params, mode,
+        messages, schema, order and sample. ``memo`` (a dict kept for one batch of keys) makes the
+        JSON of a message list once per list object: a run's lists are shared by every judge."""
+        memo = {} if memo is None else memo
+        parts = {**_held_json(memo, spec, lambda: {"model": canonical_json(spec.model), "api_base": canonical_json(spec.api_base),
+                                                   "params": canonical_json(spec.params), "mode": canonical_json(spec.mode)}),
+                 "messages": _held_json(memo, messages, lambda: canonical_json(messages)),
+                 "schema": _schema_json(response_model), "order": canonical_json(order), "sample": canonical_json(sample)}
+        return cache_key_of_json(parts)
 
     async def call(self, spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None,
                    *, order: str | None = None, sample: int = 0) -> CallResult:
@@ -528,7 +548,9 @@ class Engine:
 
     async def call_many(self, calls: list[Call]) -> list[CallResult]:
         """Many calls: one batched cache lookup, then the misses concurrently (results in order)."""
-        keys = [self.key_for(c.spec, c.messages, c.response_model, order=c.order, sample=c.sample) for c in calls]
+        memo: dict = {}
+        keys = [self.key_for(c.spec, c.messages, c.response_model, order=c.order, sample=c.sample, memo=memo) for c in calls]
+        del memo
         hits = self.cache.get_many(keys)
         results: list[CallResult | None] = [None] * len(calls)
         todo = []

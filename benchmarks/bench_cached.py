@@ -55,7 +55,21 @@ def fill_cache(data: Path, config: Path, cache_dir: Path) -> int:
 
 
 def breakdown(data: Path, config: Path, judges: list[str], out: Path) -> list[tuple[str, float]]:
-    """Stage timings of one cached run, in this process."""
+    """Stage timings of one cached run, in this process, with the garbage-collector settings of
+    ``judge-audit`` (audit.cli.main) and the time spent collecting."""
+    import gc
+
+    from audit.cli import GC_THRESHOLDS
+
+    gc.set_threshold(*GC_THRESHOLDS)
+    collecting = {"s": 0.0, "t": 0.0}
+
+    def on_gc(phase, info):
+        if phase == "start":
+            collecting["t"] = time.perf_counter()
+        else:
+            collecting["s"] += time.perf_counter() - collecting["t"]
+    gc.callbacks.append(on_gc)
     t0 = time.perf_counter()
     import audit.run as R
 
@@ -71,7 +85,9 @@ def breakdown(data: Path, config: Path, judges: list[str], out: Path) -> list[tu
                 marks.append((_name, time.perf_counter() - s))
         setattr(R, name, timed)
     R.run_audit(R.RunOptions(data=data, judges=judges, config=config, out=out, both_orders=True))
-    marks.append(("total (in-process, without interpreter start)", time.perf_counter() - t0))
+    marks.append(("total (in-process, without interpreter start and exit)", time.perf_counter() - t0))
+    marks.append(("  of which garbage collection", collecting["s"]))
+    gc.callbacks.remove(on_gc)
     return marks
 
 
@@ -79,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--judges", type=int, default=5)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="re-runs timed after the first run (median reported)")
     ap.add_argument("--breakdown", action="store_true")
     args = ap.parse_args()
     names = [f"bench{i + 1}" for i in range(args.judges)]
@@ -96,7 +112,9 @@ def main() -> None:
         filled = fill_cache(data, config, cache_dir)
         assert filled == n_judgments, filled
         walls = []
-        for r in range(args.repeat):
+        # run 0 is the run that made the cache: its judgments are cached, but it computes the offline
+        # mention flags (remembered from then on) and reads cold files; the target is about re-runs
+        for r in range(args.repeat + 1):
             t0 = time.perf_counter()
             proc = subprocess.run(["judge-audit", "run", "--data", str(data), "--judges", ",".join(names), "--config",
                                    str(config), "--both-orders", "--out", str(work / "out")], capture_output=True, text=True)
@@ -107,9 +125,10 @@ def main() -> None:
             cached = sum(j["cost"]["cached"] for j in res["judges"].values())
             calls = sum(j["cost"]["calls"] for j in res["judges"].values())
             assert cached == calls == n_judgments, (cached, calls)
-            print(f"  repeat {r + 1}: {walls[-1]:.2f}s wall, {cached}/{calls} judgments from the cache", flush=True)
+            what = "first run (flags computed)" if r == 0 else f"re-run {r}"
+            print(f"  {what}: {walls[-1]:.2f}s wall, {cached}/{calls} judgments from the cache", flush=True)
         print("result:")
-        m = median(walls)
+        m = median(walls[1:])
         print(row(f"fully cached re-run, {n_judgments} judgments (median)", f"{m:.2f}s", "<= 5 s",
                   "PASS" if m <= 5 else "FAIL"))
         if args.breakdown:

@@ -139,6 +139,47 @@ def test_cache_key_changes_with_what_changes_the_answer_only(tmp_path):
     assert with_temperature(spec, None) is spec
 
 
+# A key computed before the keys were assembled from pre-serialised parts (audit.cache.cache_key_of_json):
+# if this changes, every result users have paid for is silently orphaned in their caches.
+PINNED_KEY = "0883b6df438371b7fb1a91c562ac991d066943b81d312e4655b4f28af3c4a803"
+PINNED_MESSAGES = [{"role": "system", "content": "Jüdge « this » \u2028 ok"},
+                   {"role": "user", "content": "A\nB \"q\" </script>"}]
+
+
+def test_cache_key_is_pinned_and_the_same_on_every_path(tmp_path):
+    import hashlib
+    import json
+
+    from audit.cache import cache_key
+    from audit.judge import schema_of
+
+    parts = dict(model="openai/gpt-x", api_base=None, params={"temperature": 0.0, "max_tokens": 300}, mode="json",
+                 messages=PINNED_MESSAGES, schema=schema_of(Verdict), order="personalized_first", sample=0)
+    assert cache_key(**parts) == PINNED_KEY
+    # the definition: SHA-256 of the canonical JSON of everything, in one json.dumps
+    blob = json.dumps({"v": 1, **parts}, sort_keys=True, separators=(",", ":"), default=str)
+    assert hashlib.sha256(blob.encode()).hexdigest() == PINNED_KEY
+    spec = JudgeSpec(name="j", model="openai/gpt-x", params={"temperature": 0.0, "max_tokens": 300}, mode="json")
+    eng = Engine(ResultCache(tmp_path / "c"))
+    memo: dict = {}
+    for _ in range(2):  # second pass served from the memo
+        assert eng.key_for(spec, PINNED_MESSAGES, Verdict, order="personalized_first", sample=0, memo=memo) == PINNED_KEY
+    assert eng.key_for(spec, PINNED_MESSAGES, Verdict, order="personalized_first", sample=0) == PINNED_KEY
+    # the memo is by list object: an equal-looking new list with other content gets its own JSON
+    other = [dict(PINNED_MESSAGES[0]), {"role": "user", "content": "different"}]
+    assert eng.key_for(spec, other, Verdict, order="personalized_first", sample=0, memo=memo) != PINNED_KEY
+
+
+@pytest.mark.parametrize("value", ["a", "Jüdge « \u2028 \n\"", "", None, 0, -5, 10**30, True, False, 1.5, [1, "x"],
+                                   {"b": 1, "a": [None]}, ("t",), b"x", float("inf")])
+def test_canonical_json_fast_paths_equal_json_dumps(value):
+    import json
+
+    from audit.cache import canonical_json
+
+    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def test_verdict_schema_is_cached_but_not_shared():
     a = Verdict.model_json_schema()
     a["properties"]["rating"]["maximum"] = 99

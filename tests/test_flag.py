@@ -197,3 +197,71 @@ def test_flagger_quality_on_labelled_set():
     assert rec >= RECALL_FLOOR
     assert f1 >= F1_FLOOR
     assert span_rate >= SPAN_OVERLAP_FLOOR
+
+
+# ---------------------------------------------------------------------------
+# (c) offline flags remembered in the cache's derived store
+# ---------------------------------------------------------------------------
+
+def _labelled_items():
+    from audit.load import Item
+
+    return [Item.model_validate({"id": r["id"], "user_id": "u", "prompt": "p", "generator": "gen", "attributes": r["attributes"],
+                                 "generic": "g", "personalized": r["text"]}) for r in _load_rows()]
+
+
+def test_offline_flags_cached_equal_computed_and_second_run_computes_nothing(tmp_path, monkeypatch):
+    import audit.flag as F
+    from audit.cache import ResultCache
+
+    items = _labelled_items()
+    expected = {it.id: flag_offline(it.personalized, it.attributes) for it in items}
+    cache = ResultCache(tmp_path)
+    first = F.flag_items(items, None, cache)
+    assert first == expected and list(first) == [it.id for it in items]
+    cache.close()
+
+    def boom(*a, **k):  # the second run must read every flag from the store
+        raise AssertionError("flag_offline called on a cached answer")
+    monkeypatch.setattr(F, "flag_offline", boom)
+    cache = ResultCache(tmp_path)
+    assert F.flag_items(items, None, cache) == expected
+    assert len(cache) == 0  # paid-results store untouched: `cache stats` counts only model calls
+    cache.close()
+
+
+def test_offline_flag_cache_key_follows_rules_answer_and_attributes(tmp_path, monkeypatch):
+    import audit.flag as F
+    from audit.cache import ResultCache
+    from audit.load import Item
+
+    item = Item.model_validate({"id": "a", "user_id": "u", "prompt": "p", "generator": "gen", "attributes": ["vegetarian"],
+                                "generic": "g", "personalized": "Since you're vegetarian, try lentils."})
+    cache = ResultCache(tmp_path)
+    assert F.flag_items([item], None, cache)["a"].flagged
+    calls = []
+    real = F.flag_offline
+    monkeypatch.setattr(F, "flag_offline", lambda t, a: calls.append(t) or real(t, a))
+    F.flag_items([item], None, cache)
+    assert calls == []  # cached
+    other = item.model_copy(update={"attributes": ["lives in Toronto"]})
+    assert not F.flag_items([other], None, cache)["a"].flagged and len(calls) == 1  # new attributes: recomputed
+    monkeypatch.setattr(F, "_RULES_VERSION", "changed rules")
+    F.flag_items([item], None, cache)
+    assert len(calls) == 2  # new rules: recomputed
+    assert F.flag_items([item], None, ResultCache(tmp_path / "off", enabled=False))["a"].flagged
+    assert not (tmp_path / "off").exists()  # --no-cache writes nothing
+    cache.close()
+
+
+def test_cache_clear_empties_the_derived_store(tmp_path):
+    import audit.flag as F
+    from audit.cache import ResultCache
+
+    items = _labelled_items()[:5]
+    cache = ResultCache(tmp_path)
+    F.flag_items(items, None, cache)
+    assert len(cache.derived(F.OFFLINE_FLAG_STORE)) == 5
+    cache.clear()
+    assert len(cache.derived(F.OFFLINE_FLAG_STORE)) == 0
+    cache.close()
