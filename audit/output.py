@@ -6,6 +6,7 @@ items.jsonl (the items and their mention flags), report.html.
 Also the writing every command shares (``relevance``, ``counterfactual``, ``study``, ``check``):
 atomic writes (:func:`atomic_write`, :func:`replacing`), :func:`write_json` / :func:`clean_json`,
 :func:`write_csv`, :func:`merged_results` (a section merged into an existing results.json),
+:func:`carried_sections` (the sections a new run keeps),
 :func:`load_json`, and the audit-card pieces (:func:`package_version`, :func:`utc_timestamp`,
 :func:`command_line`, :func:`judges_card`, :func:`call_counts`).
 """
@@ -87,6 +88,34 @@ def merged_results(path: Path, key: str, section: dict) -> dict:
             raise ConfigError(f"{path}: exists but is not a judge-audit results.json; choose another --out")
     doc[key] = section
     return doc
+
+
+def carried_sections(path: Path, dataset_sha256: str) -> tuple[dict, list[str]]:
+    """The sections that other commands merged into the results.json at ``path`` which a new
+    ``judge-audit run`` into the same folder keeps, and a note for each one it drops.
+
+    ``relevance`` (its own dataset, named in its own audit card) is always kept; ``counterfactual``
+    only when it was made from this run's dataset (same SHA-256), else it is dropped with a note.
+    A missing or unreadable file carries nothing (the run writes a fresh one)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}, []
+    if not isinstance(doc, dict):
+        return {}, []
+    kept: dict = {}
+    notes: list[str] = []
+    if isinstance(doc.get("relevance"), dict):
+        kept["relevance"] = doc["relevance"]
+    cf = doc.get("counterfactual")
+    if isinstance(cf, dict):
+        made_from = ((cf.get("audit_card") or {}).get("dataset") or {}).get("sha256")
+        if made_from == dataset_sha256:
+            kept["counterfactual"] = cf
+        else:
+            notes.append(f"{path}: dropped its counterfactual section, made from another dataset "
+                         f"(sha256 {str(made_from)[:12]}…); run `judge-audit counterfactual` again for this one")
+    return kept, notes
 
 
 def load_json(path: Path):

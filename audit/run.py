@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .flag import MentionFlag, flag_items
 from .judge import Judgment, imported_judgments, plan_calls, run_judges, with_temperature
 from .load import Dataset, load_items
-from .output import call_counts, command_line, judges_card, package_version, utc_timestamp, write_outputs
+from .output import call_counts, carried_sections, command_line, judges_card, package_version, utc_timestamp, write_outputs
 from .prompts import template_hash
 from .results import Habit, build_results
 
@@ -136,6 +136,11 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     card = audit_card(dataset, called, opts, judgments)
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
                             measured_habits=habits, card=card, seed=opts.seed)
+    # relevance / counterfactual sections merged into this folder's results.json earlier survive the new run
+    carried, notes = carried_sections(Path(opts.out) / "results.json", dataset.sha256)
+    for note in notes:
+        log(note)
+    results = {**results, **carried}
     paths = write_outputs(opts.out, results, judgments, dataset, flags)
     return RunOutcome(results, judgments, paths, dataset, flags)
 

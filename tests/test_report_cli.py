@@ -177,3 +177,33 @@ def test_rerender_of_a_called_judge_makes_no_call(tmp_path, monkeypatch):
     html = (tmp_path / "again.html").read_text()
     assert html == (out / "report.html").read_text()
     assert "lengthy" in html and "pairs flip" in html  # the called judge's position check is shown
+
+
+def test_a_new_run_keeps_relevance_and_its_own_datasets_counterfactual_sections(tmp_path):
+    """`run` into a folder where `relevance` / `counterfactual` merged their sections keeps them
+    (the counterfactual one only when it was made from the same dataset) instead of erasing them."""
+    rows = fixture_rows()[:24]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    assert invoke("run", "--data", data, "--out", out, "--cache-dir", tmp_path / "cache").exit_code == 0
+    doc = json.loads((out / "results.json").read_text())
+    sha = doc["audit_card"]["dataset"]["sha256"]
+    relevance = {"audit_card": {"dataset": {"path": "rel.jsonl", "sha256": "r" * 64}}, "judges": {}}
+    counterfactual = {"audit_card": {"dataset": {"path": str(data), "sha256": sha}}, "judges": {}}
+    (out / "results.json").write_text(json.dumps({**doc, "relevance": relevance, "counterfactual": counterfactual}))
+
+    again = invoke("run", "--data", data, "--out", out, "--cache-dir", tmp_path / "cache")
+    assert again.exit_code == 0, again.output
+    doc2 = json.loads((out / "results.json").read_text())
+    assert doc2["relevance"] == relevance and doc2["counterfactual"] == counterfactual
+    assert doc2["audit_card"]["date"]  # the run's own sections are the new run's
+
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows[:20]), encoding="utf-8")
+    third = invoke("run", "--data", other, "--out", out, "--cache-dir", tmp_path / "cache")
+    assert third.exit_code == 0, third.output
+    doc3 = json.loads((out / "results.json").read_text())
+    assert doc3["relevance"] == relevance and "counterfactual" not in doc3
+    assert "dropped its counterfactual section, made from another dataset" in third.output
+    assert doc3["n_items"] == 20
