@@ -32,9 +32,9 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Annotated, Any, Callable, Iterable
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from .cache import ResultCache, cache_key_of_json, canonical_json
 from .config import JudgeSpec
@@ -49,6 +49,11 @@ RETRY_AFTER_CAP_S = 300.0  # a Retry-After longer than this is capped (and repor
 POOL_MIN_CALLS = 100  # below this many uncached remote calls, worker processes are not worth starting
 PREFETCH = 1  # with worker processes: calls queued at the workers, per call in flight
 MAX_WORKERS, CALLS_PER_WORKER = 4, 8
+
+
+# A model's free-text field as stored: surrounding whitespace dropped, at most 2,000 characters
+# (the schema asks for less; a chatty model is cut rather than failed). Not part of the JSON schema.
+TrimmedText = Annotated[str, AfterValidator(lambda v: v.strip()[:2000])]
 
 
 class StructuredOutput(BaseModel):
@@ -74,12 +79,7 @@ class Verdict(StructuredOutput):
     """What a judge must return: a 1-5 rating of Response A vs B and a short rationale."""
 
     rating: int = Field(ge=1, le=5, description="1 = Response A much better, 3 = no difference, 5 = Response B much better")
-    rationale: str = Field(description="one or two sentences", json_schema_extra={"maxLength": 300})
-
-    @field_validator("rationale")
-    @classmethod
-    def _trim(cls, v: str) -> str:
-        return v.strip()[:2000]
+    rationale: TrimmedText = Field(description="one or two sentences", json_schema_extra={"maxLength": 300})
 
 
 @dataclass

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from .errors import InputError
+from .judge import TrimmedText
 from .rows import explain_error, json_cell, read_rows, read_text, validated_rows
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
@@ -146,12 +147,7 @@ class RelevanceVerdict(BaseModel):
     """What a relevance judge must return."""
 
     relevant: bool = Field(description="true if the attribute should change the response in any way, explicitly or implicitly")
-    reason: str = Field(description="one short sentence", json_schema_extra={"maxLength": REASON_MAX})
-
-    @field_validator("reason")
-    @classmethod
-    def _trim(cls, v: str) -> str:
-        return v.strip()[:2000]
+    reason: TrimmedText = Field(description="one short sentence", json_schema_extra={"maxLength": REASON_MAX})
 
 
 @dataclass
