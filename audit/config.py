@@ -136,7 +136,7 @@ def check_credentials(spec: JudgeSpec) -> None:
         return
     if spec.api_base:
         return  # a self-hosted endpoint may need no key
-    from .judge import missing_keys  # imports litellm lazily
+    from .provider import missing_keys  # imports litellm lazily
 
     missing = missing_keys(spec.model)
     if missing:

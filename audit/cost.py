@@ -101,7 +101,7 @@ class JudgePlan:
 
 def estimate_prompt_tokens(model: str, messages: list[dict], schema: dict | None) -> int:
     """Prompt tokens of one call (litellm.token_counter), plus the output schema instructor sends."""
-    from .judge import _litellm
+    from .provider import _litellm
 
     lm = _litellm()
     n = lm.token_counter(model=model, messages=messages)
@@ -111,7 +111,7 @@ def estimate_prompt_tokens(model: str, messages: list[dict], schema: dict | None
 
 
 def estimate_cost(model: str, tokens_in: float, tokens_out: float) -> float | None:
-    from .judge import _litellm
+    from .provider import _litellm
 
     try:
         cin, cout = _litellm().cost_per_token(model=model, prompt_tokens=int(round(tokens_in)),

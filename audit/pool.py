@@ -46,7 +46,7 @@ class _Worker:
 
 
 class WorkerPool:
-    """``n`` worker processes; :meth:`run` sends one attempt and awaits its :class:`~audit.judge.Attempt`.
+    """``n`` worker processes; :meth:`run` sends one attempt and awaits its :class:`~audit.provider.Attempt`.
 
     The processes start in a background thread (the host imports litellm, ~3 s), so the caller
     can go on with other work; the first :meth:`run` waits until a worker is ready.
@@ -72,7 +72,7 @@ class WorkerPool:
 
     # --- lifecycle
     def _start(self) -> None:
-        from .judge import offline_env
+        from .provider import offline_env
 
         try:
             offline_env()
@@ -172,7 +172,7 @@ class WorkerPool:
     async def _run_here(self, key: str, spec, messages, response_model, api_key):
         """No worker left: the attempt in this process, with the judge's concurrency limit."""
         from .cache import ResultCache
-        from .judge import attempt, record_for
+        from .provider import attempt, record_for
 
         sem = self._fallback.setdefault(spec.name, asyncio.Semaphore(spec.concurrency))
         async with sem:
@@ -213,7 +213,7 @@ class WorkerPool:
             self._outstanding[name][self.workers.index(w)] -= 1
 
     def _worker_died(self, w: _Worker) -> None:
-        from .judge import Attempt
+        from .provider import Attempt
 
         with self._lock:
             w.alive = False
@@ -242,7 +242,7 @@ def host_main(fds: list[int], cache_dir: str, cache_enabled: bool) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's decision
-    from .judge import _litellm, _instructor_client
+    from .provider import _instructor_client, _litellm
 
     lm = _litellm()
     _instructor_client("json_schema")
@@ -339,7 +339,8 @@ def _serve_fd(fd: int, cache_dir: str, cache_enabled: bool) -> None:
 async def _serve(conn, cache) -> None:
     import time
 
-    from .judge import RETRY_AFTER_CAP_S, Attempt, attempt, record_for
+    from .judge import RETRY_AFTER_CAP_S
+    from .provider import Attempt, attempt, record_for
 
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task] = set()

@@ -33,7 +33,8 @@ DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, a real call
 def fill_cache(data: Path, config: Path, cache_dir: Path) -> int:
     from audit.cache import ResultCache
     from audit.config import load_judge_config
-    from audit.judge import Attempt, Engine, planned_calls, record_for
+    from audit.judge import Engine, planned_calls
+    from audit.provider import Attempt, record_for
     from audit.load import load_items
 
     specs = list(load_judge_config(config).values())

@@ -11,12 +11,13 @@ import time
 import httpx
 import pytest
 
-from audit import judge
+from audit import judge, provider
 from audit.cache import ResultCache
 from audit.config import JudgeSpec
 from audit.cost import cost_line, cost_summary, format_plan, JudgePlan
-from audit.judge import (GENERIC_FIRST, PERSONALIZED_FIRST, Attempt, CallResult, Engine, Judgment, Verdict,
-                         backoff, classify, plan_calls, retry_after, with_temperature)
+from audit.judge import (GENERIC_FIRST, PERSONALIZED_FIRST, CallResult, Engine, Judgment, Verdict, backoff, plan_calls,
+                         with_temperature)
+from audit.provider import Attempt, classify, retry_after
 from audit.load import load_items
 from audit.progress import Progress
 from audit.run import bundled_example
@@ -24,7 +25,7 @@ from audit.run import bundled_example
 
 @pytest.fixture(scope="module")
 def lm():
-    return judge._litellm()
+    return provider._litellm()
 
 
 def _resp(status: int, headers: dict) -> httpx.Response:
@@ -35,15 +36,15 @@ def _resp(status: int, headers: dict) -> httpx.Response:
 
 
 def test_retry_after_seconds_ms_and_http_date():
-    assert judge._parse_retry_after({"retry-after": "7"}) == 7.0
-    assert judge._parse_retry_after({"retry-after": "2.5"}) == 2.5
-    assert judge._parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5  # ms is more precise
+    assert provider._parse_retry_after({"retry-after": "7"}) == 7.0
+    assert provider._parse_retry_after({"retry-after": "2.5"}) == 2.5
+    assert provider._parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5  # ms is more precise
     when = email.utils.format_datetime(email.utils.localtime().fromtimestamp(time.time() + 30), usegmt=False)
-    got = judge._parse_retry_after({"retry-after": when})
+    got = provider._parse_retry_after({"retry-after": when})
     assert 25 <= got <= 31
-    assert judge._parse_retry_after({"retry-after": "soon"}) is None
-    assert judge._parse_retry_after({}) is None and judge._parse_retry_after(None) is None
-    assert judge._parse_retry_after({"retry-after": "-3"}) == 0.0
+    assert provider._parse_retry_after({"retry-after": "soon"}) is None
+    assert provider._parse_retry_after({}) is None and provider._parse_retry_after(None) is None
+    assert provider._parse_retry_after({"retry-after": "-3"}) == 0.0
 
 
 def test_retry_after_found_where_litellm_keeps_it(lm):
@@ -194,7 +195,7 @@ def test_memo_by_model_calls_once_per_model():
         calls.append(model)
         return (model, len(calls))
 
-    fast = judge._memo_by_model(prep)
+    fast = provider._memo_by_model(prep)
     assert fast(int) == fast(int) == (int, 1)
     assert fast(str) == (str, 2)
     assert fast([1]) == ([1], 3) and fast([1]) == ([1], 4)  # unhashable: computed each time

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from audit import judge
+from audit import judge, provider
 from audit.cache import ResultCache
 from audit.config import JudgeSpec
 from audit.errors import JudgeUnavailable
@@ -160,7 +160,7 @@ def test_hang_times_out_and_is_retried(tmp_path, workers):
 
 @pytest.mark.parametrize("workers", WORKERS)
 def test_invalid_output_is_reasked_then_recorded_as_failed(tmp_path, workers):
-    bounded = judge.VALIDATION_RETRIES + 1
+    bounded = provider.VALIDATION_RETRIES + 1
     with OpenAIServer(Recorder(), faults_script=["malformed", None] + ["out_of_range"] * bounded) as srv:
         rows = run_judges(make_items(2), [spec_for(srv, concurrency=1, max_retries=5)], ResultCache(tmp_path / "c"),
                           workers=workers)
