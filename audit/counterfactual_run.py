@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +26,7 @@ from typing import Any, Callable
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from . import __version__, measure
+from . import measure
 from .counterfactual import (ABLATED, INJECTED, INJECTION_TEMPLATES, Skip, Variant, build_variants, check_rewrite,
                              text_changes, variant_id, variant_item)
 from .counterfactual_measure import causal_effect, observational_minus_causal
@@ -302,15 +301,12 @@ def write_counterfactual_outputs(out: Path, section: dict, judgments: list, data
 
 
 def audit_card(dataset: Dataset, called: list, opts: CounterfactualOptions, judgments: list) -> dict:
-    from .output import call_counts, command_line, judges_card, package_version, utc_timestamp
+    from .output import call_counts, card_header, command_line, judges_card
     from .prompts import template_hash
 
     templates = ("judge_preference", "rewrite_mention") if opts.rewriter else ("judge_preference",)
     return {
-        "tool": "judge-audit counterfactual", "tool_version": __version__,
-        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
-        "python": platform.python_version(),
-        "date": utc_timestamp(),
+        **card_header("judge-audit counterfactual", ("litellm", "instructor")),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
         "prompt_templates": {t: template_hash(t) for t in templates},
         "judges": judges_card(called),

@@ -8,7 +8,7 @@ atomic writes (:func:`atomic_write`, :func:`replacing`), :func:`write_json` / :f
 :func:`write_csv`, :func:`merged_results` (a section merged into an existing results.json),
 :func:`carried_sections` (the sections a new run keeps),
 :func:`load_json`, and the audit-card pieces (:func:`package_version`, :func:`utc_timestamp`,
-:func:`command_line`, :func:`judges_card`, :func:`call_counts`).
+:func:`command_line`, :func:`judges_card`, :func:`call_counts`, :func:`card_header`).
 """
 
 from __future__ import annotations
@@ -184,6 +184,18 @@ def package_version(pkg: str) -> str | None:
         return metadata.version(pkg)
     except metadata.PackageNotFoundError:
         return None
+
+
+def card_header(tool: str, packages: tuple[str, ...] = ()) -> dict:
+    """The first fields of every audit card: the tool and its version, ``<package>_version`` of each
+    of ``packages`` (None when not installed), the Python version and the date (UTC)."""
+    import platform
+
+    from . import __version__
+
+    return {"tool": tool, "tool_version": __version__,
+            **{f"{p.replace('-', '_')}_version": package_version(p) for p in packages},
+            "python": platform.python_version(), "date": utc_timestamp()}
 
 
 def utc_timestamp() -> str:

@@ -8,7 +8,6 @@ run`` so ``judge-audit check`` sees both), ``relevance_judgments.csv`` and ``rel
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from . import relevance_measure as rm
 from .errors import ConfigError
 from .relevance import (JUDGMENT_COLUMNS, RelevanceDataset, RelevanceJudgment, imported_labels, judge_pairs,
@@ -249,15 +247,11 @@ def write_relevance_outputs(out: Path, section: dict, judgments: list[RelevanceJ
 
 
 def audit_card(dataset: RelevanceDataset, called: list, opts: RelevanceOptions, judgments: list[RelevanceJudgment]) -> dict:
-    from .output import call_counts, command_line, judges_card, package_version, utc_timestamp
+    from .output import call_counts, card_header, command_line, judges_card
     from .prompts import template_hash
 
     return {
-        "tool": "judge-audit relevance", "tool_version": __version__,
-        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
-        "sentence_transformers_version": package_version("sentence-transformers"),
-        "python": platform.python_version(),
-        "date": utc_timestamp(),
+        **card_header("judge-audit relevance", ("litellm", "instructor", "sentence-transformers")),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_pairs": len(dataset.pairs)},
         "prompt_templates": {"relevance": template_hash("relevance")},
         "judges": judges_card(called),

@@ -6,19 +6,17 @@ except through the ``log`` callback.
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
 from .cache import ResultCache
 from .config import JudgeSpec, check_credentials, load_judge_config, resolve_judge
 from .errors import ConfigError
 from .flag import MentionFlag, flag_items
 from .judge import Judgment, imported_judgments, plan_calls, run_judges, with_temperature
 from .load import Dataset, load_items
-from .output import call_counts, carried_sections, command_line, judges_card, package_version, utc_timestamp, write_outputs
+from .output import call_counts, card_header, carried_sections, command_line, judges_card, write_outputs
 from .prompts import template_hash
 from .results import Habit, build_results
 
@@ -75,11 +73,7 @@ def choose_judges(dataset: Dataset, requested: list[str], specs: dict[str, Judge
 
 def audit_card(dataset: Dataset, called: list[JudgeSpec], opts: RunOptions, judgments: list[Judgment]) -> dict:
     return {
-        "tool": "judge-audit", "tool_version": __version__,
-        "litellm_version": package_version("litellm"), "instructor_version": package_version("instructor"),
-        "llama_cpp_python_version": package_version("llama-cpp-python"),
-        "python": platform.python_version(),
-        "date": utc_timestamp(),
+        **card_header("judge-audit", ("litellm", "instructor", "llama-cpp-python")),
         "dataset": {"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
         "prompt_templates": {t: template_hash(t) for t in ("judge_preference", "flagger_mention", "generator_personalized")},
         "judges": judges_card(called),

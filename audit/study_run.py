@@ -7,13 +7,11 @@ items -> measure (:mod:`audit.study_measures`) -> write ``results.json`` and a f
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
 from .errors import ConfigError, InputError
 from .studies import FORMS, AbsoluteStudy, PairwiseStudy, load_absolute, load_pairwise
 from .study_convert import LAYOUTS, load_hanna, load_llmbar
@@ -108,7 +106,7 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
 
 def run_study(opts: StudyOptions) -> StudyOutcome:
     """Load, select, measure and write; returns the results and the written paths."""
-    from .output import command_line, output_dir, replacing, utc_timestamp, write_json
+    from .output import card_header, command_line, output_dir, replacing, write_json
 
     study = load_study(opts)
     study, judges = select(study, opts.judges, opts.exclude_systems)
@@ -116,8 +114,7 @@ def run_study(opts: StudyOptions) -> StudyOutcome:
         raise InputError(study.path, None, None, "no items left after --exclude-system")
     results = measure_study(study, judges, opts.seed)
     results["audit_card"] = {
-        "tool": "judge-audit", "tool_version": __version__, "python": platform.python_version(),
-        "date": utc_timestamp(),
+        **card_header("judge-audit"),
         "dataset": {"path": study.path, "sha256": study.sha256, "layout": opts.layout},
         "form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
         "seed": opts.seed, "model_calls": 0,
