@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import AuditError
+from audit import __version__
+from audit.errors import AuditError
 
 DEFAULT_OUT = "judge-audit-out"
 
@@ -43,9 +43,9 @@ def cli():
 
 
 def _progress(total_by_judge: dict[str, int] | None = None):
-    """Live progress of the judge calls on stderr (audit.progress): redrawn in place on a terminal,
+    """Live progress of the judge calls on stderr (audit.render.progress): redrawn in place on a terminal,
     plain lines at each 10% (and every 30 s) otherwise."""
-    from .progress import Progress
+    from audit.render.progress import Progress
 
     progress = Progress()
     for judge, total in (total_by_judge or {}).items():
@@ -79,14 +79,16 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
       judge-audit run --data my.jsonl --judges claude --both-orders --samples 3 --temperature 0.7
       judge-audit run --data my.jsonl --judges claude,gpt-5.4 --both-orders --dry-run
     """
-    from .config import parse_judge_list
-    from .run import RunOptions, dry_run as plan_run, run_audit
+    from audit.engine.config import parse_judge_list
+    from audit.audits.preference import RunOptions, dry_run as plan_run, run_audit
+    from audit.render.outputs import publish
+    from audit.render.terminal import run_summary
 
     opts = RunOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, flagger=flagger,
                       seed=seed, measure_habits=measure_habits, cache_dir=cache_dir, samples=samples,
                       both_orders=both_orders, temperature=temperature, workers=workers)
     if dry_run:
-        from .cost import format_plan
+        from audit.render.terminal import format_plan
 
         click.echo(format_plan(plan_run(opts)))
         return
@@ -94,53 +96,9 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
         click.echo(f"note: --samples {samples} without a --temperature above 0: repeated samples can differ only by "
                    "the provider's own nondeterminism", err=True)
     outcome = run_audit(opts, log=lambda s: click.echo(s, err=True), on_result=_progress())
-    click.echo(summary_text(outcome.results))
-    for kind, path in outcome.paths.items():
+    click.echo(run_summary(outcome.results))
+    for kind, path in publish(outcome).items():
         click.echo(f"wrote {path}")
-
-
-def summary_text(results: dict) -> str:
-    """The terminal summary: one line per judge and one for humans."""
-    from .consistency import engine_summary_lines
-
-    def fmt(est, signed=True):
-        if not est or est.get("estimate") is None:
-            return "n/a"
-        f = "{:+.2f}" if signed else "{:.2f}"
-        s = f.format(est["estimate"])
-        if est.get("ci"):
-            s += " [" + ", ".join(f.format(v) for v in est["ci"]) + "]"
-        return s
-
-    h = results["humans"]
-    lines = [
-        f"items: {results['n_items']} ({results['n_items_with_human_ratings']} with human ratings, "
-        f"{results['n_mention']} with an explicit mention)",
-        f"humans: no-better rate {fmt(h['no_better_rate'], False)}, mention delta {fmt(h['mention_delta'])}",
-    ]
-    ceiling = (h.get("ceiling") or {}).get("kappa_quadratic")
-    if ceiling or h.get("krippendorff_alpha"):
-        lines.append(f"humans agree: leave-one-out kappa_w {fmt(ceiling)}, "
-                     f"Krippendorff alpha {fmt(h.get('krippendorff_alpha'))}")
-    for name, j in results["judges"].items():
-        lines.append(
-            f"{name}: inflation {fmt(j['inflation'])}, mention delta {fmt(j['mention_delta'])}, "
-            f"spearman {fmt(j['spearman'])} ({j['n_items_rated']} items, {j['source']})"
-        )
-        agree = j.get("agreement") or {}
-        if agree.get("kappa_quadratic") or j.get("excess_mention_uplift"):
-            gap = (agree.get("ceiling_gap") or {}).get("kappa_quadratic")
-            lines.append(f"  kappa_w with humans {fmt(agree.get('kappa_quadratic'))}"
-                         + (f", minus human ceiling {fmt(gap)}" if gap else "")
-                         + f"; excess mention uplift {fmt(j.get('excess_mention_uplift'))}")
-        lines.extend(f"  warning: {w}" for w in j["warnings"])
-        lines.extend(engine_summary_lines(j))
-    hb = results["habit_bias"]
-    lines.append(
-        f"habit vs bias: spearman r {hb['spearman_r']:+.2f} (p={hb['p_value']:.3f}, {hb['n_models']} models)"
-        if hb.get("spearman_r") is not None else f"habit vs bias: not computed ({hb.get('reason')})"
-    )
-    return "\n".join(lines)
 
 
 @cli.command()
@@ -159,9 +117,9 @@ def report(from_dir, fmt, out):
       judge-audit report --from audit-out/ --format md --out comment.md
       judge-audit report --from audit-out/ --format md --out - | gh pr comment 12 --body-file -
     """
-    from .errors import ConfigError
-    from .output import atomic_write
-    from .report import report_text
+    from audit.errors import ConfigError
+    from audit.data.files import atomic_write
+    from audit.render.report import report_text
 
     text = report_text(from_dir, fmt)
     if out is not None and str(out) == "-":
@@ -187,7 +145,7 @@ def judges(config):
     """
     import os
 
-    from .config import load_judge_config
+    from audit.engine.config import load_judge_config
 
     specs = load_judge_config(config)
     width = max(len(n) for n in specs)
@@ -242,11 +200,13 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
     import json
     import time
 
-    from .check import CheckOptions, run_check
-    from .errors import ConfigError, GateFailed
-    from .gate import Policy, format_report, load_policy
-    from .junit import write_junit
-    from .markdown import check_markdown
+    from audit.gate.check import CheckOptions, run_check
+    from audit.errors import ConfigError, GateFailed
+    from audit.gate.policy import Policy, load_policy
+    from audit.render.outputs import publish
+    from audit.render.terminal import format_report
+    from audit.render.junit import write_junit
+    from audit.render.markdown import check_markdown
 
     started = time.perf_counter()
     pol = load_policy(policy) if policy else Policy()
@@ -257,6 +217,8 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
     opts = CheckOptions(judge=judge, policy=pol, data=data, baseline=baseline, config=config, out=out,
                         flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data)
     outcome = run_check(opts, log=lambda s: click.echo(s, err=True), progress=_progress)
+    for stage in outcome.stages:  # the pages of the audits the gate ran (paid results are never drawn twice)
+        publish(stage)
     report = outcome.report.to_dict() | {"results": str(outcome.paths.get("results", ""))}
     elapsed = time.perf_counter() - started
     click.echo(format_report(outcome.report))
@@ -295,14 +257,16 @@ def relevance(data, judges, config, out, ties, baselines, seed, cache_dir):
       judge-audit relevance --data rel.jsonl --judges claude,gpt-5.4,qwen --out rel-out/
       judge-audit relevance --data rel.jsonl --baselines bm25 --ties exclude
     """
-    from .config import parse_judge_list
-    from .relevance_run import RelevanceOptions, parse_baselines, run_relevance, summary_text as relevance_summary
+    from audit.engine.config import parse_judge_list
+    from audit.audits.relevance import RelevanceOptions, parse_baselines, run_relevance
+    from audit.render.outputs import publish
+    from audit.render.terminal import relevance_summary
 
     opts = RelevanceOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, seed=seed, ties=ties,
                             baselines=parse_baselines(baselines), cache_dir=cache_dir)
     outcome = run_relevance(opts, log=lambda s: click.echo(s, err=True), on_result=_progress())
     click.echo(relevance_summary(outcome.results["relevance"]))
-    for path in outcome.paths.values():
+    for path in publish(outcome).values():
         click.echo(f"wrote {path}")
 
 
@@ -330,15 +294,17 @@ def counterfactual(data, judges, config, out, rewriter, seed, both_orders, sampl
       judge-audit counterfactual --data my.jsonl --judges claude,gpt-5.4,qwen --out cf-out/
       judge-audit counterfactual --data my.jsonl --judges claude --rewriter gpt-5.4 --both-orders
     """
-    from .config import parse_judge_list
-    from .counterfactual_run import CounterfactualOptions, run_counterfactual, summary_text as cf_summary
+    from audit.engine.config import parse_judge_list
+    from audit.audits.counterfactual import CounterfactualOptions, run_counterfactual
+    from audit.render.outputs import publish
+    from audit.render.terminal import counterfactual_summary as cf_summary
 
     opts = CounterfactualOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, seed=seed,
                                  samples=samples, both_orders=both_orders, temperature=temperature, rewriter=rewriter,
                                  cache_dir=cache_dir, workers=workers)
     outcome = run_counterfactual(opts, log=lambda s: click.echo(s, err=True), on_result=_progress())
     click.echo(cf_summary(outcome.results["counterfactual"]))
-    for path in outcome.paths.values():
+    for path in publish(outcome).values():
         click.echo(f"wrote {path}")
 
 
@@ -366,10 +332,11 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed):
       judge-audit study --layout hanna --data hanna_metric_scores_llm.csv --exclude-system Human
       judge-audit study --layout llmbar --data LLMBar/Dataset/Processed/MT-Bench
     """
-    from .config import parse_judge_list
-    from .errors import ConfigError
-    from .studies import parse_scale
-    from .study_run import StudyOptions, run_study, summary_text as study_summary
+    from audit.engine.config import parse_judge_list
+    from audit.errors import ConfigError
+    from audit.data.studies import parse_scale
+    from audit.audits.study import StudyOptions, run_study
+    from audit.render.terminal import study_summary
 
     try:
         lo_hi = parse_scale(scale)
@@ -414,7 +381,7 @@ def plan(metric, effect, sd, power, alpha, mention_share, icc, cluster_size, rat
     """
     import json
 
-    from .power import Design, plan as make_plan, plan_text
+    from audit.stats.power import Design, plan as make_plan, plan_text
 
     design = Design(metric=metric, effect=effect, sd=sd, alpha=alpha, power=power, icc=icc, cluster_size=cluster_size,
                     raters=raters, rater_sd=rater_sd, mention_share=mention_share)
@@ -462,8 +429,8 @@ def simulate(out, n_items, annotators, raters_per_item, users, judge_names, infl
     """
     import json
 
-    from .errors import ConfigError
-    from .simulate import SimParams, write_jsonl
+    from audit.errors import ConfigError
+    from audit.stats.simulate import SimParams, write_jsonl
 
     if out.suffix.lower() != ".jsonl":
         raise ConfigError(f"--out must name a .jsonl file (got {out})")
@@ -512,8 +479,8 @@ def cache_stats(cache_dir, as_json):
     """Entries, size on disk, and per model: entries, tokens and the recorded cost."""
     import json
 
-    from .cache import ResultCache
-    from .cost import _tokens, _usd
+    from audit.engine.cache import ResultCache
+    from audit.text.fmt import token_count, usd
 
     rc = ResultCache(cache_dir)
     try:
@@ -525,8 +492,8 @@ def cache_stats(cache_dir, as_json):
         return
     click.echo(f"{st.directory}: {st.entries} entries, {st.size_bytes / 1e6:.1f} MB")
     for model, m in st.models.items():
-        click.echo(f"  {model}: {m.entries} entries, tokens {_tokens(m.tokens_in)} in / {_tokens(m.tokens_out)} out, "
-                   f"paid {_usd(m.cost_usd)}" + (f" ({m.unpriced} without a known price)" if m.unpriced else ""))
+        click.echo(f"  {model}: {m.entries} entries, tokens {token_count(m.tokens_in)} in / {token_count(m.tokens_out)} out, "
+                   f"paid {usd(m.cost_usd)}" + (f" ({m.unpriced} without a known price)" if m.unpriced else ""))
     for name, n in st.derived.items():
         click.echo(f"  derived/{name}: {n} entries (computed here, not paid for)")
 
@@ -542,8 +509,8 @@ def _stdin_is_terminal() -> bool:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def cache_clear(cache_dir, model, older_than, yes):
     """Delete cached results. They were paid for: a later run pays for them again."""
-    from .cache import ResultCache
-    from .errors import ConfigError
+    from audit.engine.cache import ResultCache
+    from audit.errors import ConfigError
 
     rc = ResultCache(cache_dir)
     try:

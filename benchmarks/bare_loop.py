@@ -26,8 +26,9 @@ def main() -> None:
     args = ap.parse_args()
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from audit.judge import judge_messages, presentation_order
-    from audit.load import load_items
+    from audit.audits.judging import judge_messages
+    from audit.data.judgments import presentation_order
+    from audit.data.items import load_items
 
     items = load_items(args.data).items
     prompts = [judge_messages(it, presentation_order(it.id, 0, 0)) for it in items]

@@ -31,11 +31,12 @@ DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, a real call
 
 
 def fill_cache(data: Path, config: Path, cache_dir: Path) -> int:
-    from audit.cache import ResultCache
-    from audit.config import load_judge_config
-    from audit.judge import Engine, planned_calls
-    from audit.provider import Attempt, record_for
-    from audit.load import load_items
+    from audit.engine.cache import ResultCache
+    from audit.engine.config import load_judge_config
+    from audit.engine.judge import Engine
+    from audit.audits.judging import planned_calls
+    from audit.engine.provider import Attempt, record_for
+    from audit.data.items import load_items
 
     specs = list(load_judge_config(config).values())
     specs = [s for s in specs if s.api_base == DEAD]
@@ -72,9 +73,9 @@ def breakdown(data: Path, config: Path, judges: list[str], out: Path) -> list[tu
             collecting["s"] += time.perf_counter() - collecting["t"]
     gc.callbacks.append(on_gc)
     t0 = time.perf_counter()
-    import audit.run as R
+    import audit.audits.preference as R
 
-    marks = [("import audit.run", time.perf_counter() - t0)]
+    marks = [("import audit.audits.preference", time.perf_counter() - t0)]
     for name in ("load_items", "flag_items", "run_judges", "build_results", "write_outputs"):
         f = getattr(R, name)
 

@@ -4,10 +4,10 @@
     python benchmarks/bench_report.py --orders 2           # --both-orders: 10,000 judgments
     python benchmarks/bench_report.py --items 2000 --judges 8 --answer-chars 1500
 
-Data: SYNTHETIC (audit.simulate ratings; filler text of realistic length: answers of
+Data: SYNTHETIC (audit.stats.simulate ratings; filler text of realistic length: answers of
 --answer-chars characters, rationales of --rationale-chars). Not real answers, people or models.
 
-Prints, for ``audit.report.render_html`` (figures + template; results.json is built once first,
+Prints, for ``audit.render.report.render_html`` (figures + template; results.json is built once first,
 not timed): the first render in the process, the
 median of --repeat warm renders (wall and CPU time: on a busy machine wall time measures the
 neighbours too) with the CPU split into figures and template, and the page size.
@@ -31,11 +31,11 @@ def _text(n: int, head: str) -> str:
 
 
 def build(items: int, judges: int, orders: int, answer_chars: int, rationale_chars: int, seed: int = 0):
-    from audit.flag import flag_items
-    from audit.judge import Judgment
-    from audit.load import Dataset, Item
-    from audit.results import build_results
-    from audit.simulate import ORDERS, SimParams, draw, to_rows
+    from audit.audits.flagging import flag_items
+    from audit.data.judgments import Judgment
+    from audit.data.items import Dataset, Item
+    from audit.audits.results import build_results
+    from audit.stats.simulate import ORDERS, SimParams, draw, to_rows
 
     names = tuple(f"sim-judge-{k + 1}" for k in range(judges))
     params = SimParams(n_items=items, n_annotators=5, judges=names, inflation=(0.5,), mention_bias=(0.3,),
@@ -78,7 +78,7 @@ def main() -> None:
 
     results, judgments, dataset, flags = build(args.items, args.judges, args.orders, args.answer_chars,
                                                args.rationale_chars)
-    from audit import report
+    from audit.render import report
 
     t0, c0 = time.perf_counter(), time.process_time()
     html = report.render_html(results, judgments, dataset, flags)
@@ -110,7 +110,7 @@ def main() -> None:
 
 
 def _colors(results: dict) -> dict[str, str]:
-    from audit.figures import judge_colors
+    from audit.render.figures import judge_colors
 
     return judge_colors(list(results["judges"]))
 

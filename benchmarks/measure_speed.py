@@ -4,7 +4,7 @@ takes on a synthetic audit of 10,000 judgments.
     python benchmarks/measure_speed.py                 # 1,000 items x 5 judges x 2 orders
     python benchmarks/measure_speed.py --items 2000 --judges 5 --orders 1 --users 500
 
-Data: `audit.simulate` (synthetic). Prints the median wall time of --repeat runs (after one
+Data: `audit.stats.simulate` (synthetic). Prints the median wall time of --repeat runs (after one
 warm-up run that pays for the imports).
 """
 
@@ -14,11 +14,11 @@ import argparse
 import statistics
 import time
 
-from audit.flag import MentionFlag
-from audit.judge import Judgment
-from audit.load import Dataset, Item
-from audit.results import build_results
-from audit.simulate import ORDERS, SimParams, draw, to_rows
+from audit.data.items import MentionFlag
+from audit.data.judgments import Judgment
+from audit.data.items import Dataset, Item
+from audit.audits.results import build_results
+from audit.stats.simulate import ORDERS, SimParams, draw, to_rows
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""audit.agreement: kappa, pairwise kappa, Krippendorff's alpha and the table kernels, checked
+"""audit.stats.agreement: kappa, pairwise kappa, Krippendorff's alpha and the table kernels, checked
 against independent implementations (scikit-learn, scipy, the `krippendorff` package) and against
 small hand-worked cases."""
 
@@ -13,7 +13,7 @@ from scipy.stats import f as stats_f
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from audit.agreement import (
+from audit.stats.agreement import (
     alpha_from_coincidences,
     coincidence_matrix,
     cohen_kappa,
@@ -244,8 +244,8 @@ def test_alpha_rejects_values_outside_the_domain():
 
 # --- agreement_measures: judge vs humans, ceiling, lens, matrix, alpha, ICC ----------------------
 
-from audit.agreement_measures import agreement_suite, icc_estimate, round_half_to_midpoint  # noqa: E402
-from audit.bootstrap import ClusterBootstrap  # noqa: E402
+from audit.stats.agreement_suite import agreement_suite, icc_estimate, round_half_to_midpoint  # noqa: E402
+from audit.stats.bootstrap import ClusterBootstrap  # noqa: E402
 
 # Hand-worked: four items (each its own cluster), annotators A, B, C, one judge J whose item
 # rating is a mean over two orders (hence the .5 values).

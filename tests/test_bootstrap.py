@@ -1,4 +1,4 @@
-"""audit.bootstrap: the vectorised cluster bootstrap, checked against explicit loops and scipy."""
+"""audit.stats.bootstrap: the vectorised cluster bootstrap, checked against explicit loops and scipy."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from audit import bootstrap
-from audit.bootstrap import ClusterBootstrap, one_hot, percentile_ci, ratio, wald_p_value
+from audit.stats import bootstrap
+from audit.stats.bootstrap import ClusterBootstrap, one_hot, percentile_ci, ratio, wald_p_value
 
 
 def test_counts_draw_every_cluster_total_with_replacement():
@@ -78,9 +78,12 @@ def test_percentile_ci_hand_worked():
     # -> 3 + 0.475 = 3.475; at 97.5% position 96.525 -> 97.525.
     lo, hi, n = percentile_ci(np.arange(1, 101, dtype=float))
     assert (lo, hi, n) == (pytest.approx(3.475), pytest.approx(97.525), 100)
-    # undefined replicates are left out; with more than half undefined there is no interval
-    reps = np.r_[np.arange(1, 101, dtype=float), np.full(20, np.nan)]
-    assert percentile_ci(reps)[:2] == (pytest.approx(3.475), pytest.approx(97.525))
+    # undefined replicates are left out; with fewer than 90% defined there is no interval (the one
+    # validity rule, MIN_VALID_SHARE): 100 of 110 defined (90.9%) gives the same interval, 100 of 112
+    # (89.3%) none
+    reps = np.r_[np.arange(1, 101, dtype=float), np.full(10, np.nan)]
+    assert percentile_ci(reps) == (pytest.approx(3.475), pytest.approx(97.525), 100)
+    assert percentile_ci(np.r_[np.arange(1, 101, dtype=float), np.full(12, np.nan)]) == (None, None, 100)
     assert percentile_ci(np.r_[1.0, 2.0, np.full(5, np.nan)]) == (None, None, 2)
 
 

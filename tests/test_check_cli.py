@@ -588,7 +588,7 @@ def test_counterfactual_on_an_imported_judge_is_not_measured_and_fails(tmp_path,
 
 
 def _mentions(text: str, attributes: list[str]) -> int:
-    from audit.flag import flag_offline
+    from audit.text.mention import flag_offline
 
     return int(flag_offline(text, attributes).flagged)
 
@@ -625,7 +625,7 @@ def cf_config(tmp_path, **servers) -> Path:
 
 
 def test_counterfactual_threshold_on_server_judges_and_rerun_from_cache(tmp_path, rel_data, monkeypatch):
-    from audit.run import bundled_example
+    from audit.audits.preference import bundled_example
 
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
     n_items = 44  # fixtures/example.jsonl
@@ -673,7 +673,7 @@ def test_counterfactual_threshold_on_server_judges_and_rerun_from_cache(tmp_path
 
 
 def test_counterfactual_alone_runs_only_the_counterfactual_test(tmp_path, monkeypatch):
-    from audit.run import bundled_example
+    from audit.audits.preference import bundled_example
 
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
     with OpenAIServer(cf_judge(1), require_api_key="sk-gate") as namer:

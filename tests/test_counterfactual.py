@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from audit.counterfactual import (ABLATED, INJECTED, INJECTION_TEMPLATES, _rng, ablate, attribute_phrases,
+from audit.text.variants import (ABLATED, INJECTED, INJECTION_TEMPLATES, _rng, ablate, attribute_phrases,
                                   build_variants, changes_within, check_rewrite, inject, text_changes, variant_item)
-from audit.flag import flag_offline
-from audit.load import Item, load_items
-from audit.run import bundled_example
+from audit.text.mention import flag_offline
+from audit.data.items import Item, load_items
+from audit.audits.preference import bundled_example
 
 FILLER = (" Bring a water bottle and a light jacket. Check the forecast the night before."
           " Start early to avoid the crowds.")

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
-from audit.counterfactual import ablate
-from audit.counterfactual_run import counterfactual_checks
-from audit.flag import flag_offline
-from audit.load import load_items
-from audit.run import bundled_example
+from audit.text.variants import ablate
+from audit.gate.checks import counterfactual_checks
+from audit.text.mention import flag_offline
+from audit.data.items import load_items
+from audit.audits.preference import bundled_example
 from openai_server import OpenAIServer, judge_responder, prompt_text
 
 
@@ -255,7 +255,7 @@ def test_local_judge_is_the_default(tmp_path):
 def test_gate_checks_and_section_render_from_a_section_alone():
     from types import SimpleNamespace
 
-    from audit.counterfactual_report import render_counterfactual_html, render_counterfactual_section
+    from audit.render.counterfactual import render_counterfactual_html, render_counterfactual_section
 
     section = {"n_items": 2, "judges": {"j": {
         "model": "m", "warnings": [],

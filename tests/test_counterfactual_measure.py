@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audit.bootstrap import ClusterBootstrap
-from audit.counterfactual_measure import causal_effect, observational_minus_causal
+from audit.stats.bootstrap import ClusterBootstrap
+from audit.stats.counterfactual import causal_effect, observational_minus_causal
 
 WITH = [4, 5, 3, 4, 2]
 WITHOUT = [3, 3, 3, 2, 2]
@@ -59,8 +59,15 @@ def test_observational_minus_causal_hand_worked():
     pair_clusters = ["u1", "u2", "u3", "u4", "u5"]
     est = observational_minus_causal(ratings, mention, clusters, WITH, WITHOUT, pair_clusters, kind="ablation", boot=boot)
     assert est.estimate == pytest.approx(0.5)
-    assert est.ci_low is not None and est.ci_low <= 0.5 <= est.ci_high
+    # 5 users: a resample misses every mention user (or every other one) in (3/5)^5 + (3/5)^5 = 15.6% of
+    # draws, more than the 10% the one validity rule allows: no interval, and it says why
+    assert est.ci_low is None and "resamples" in est.reason
     assert "jointly" in est.method and est.extra["n_clusters"] == 5
+    # the same data repeated for 10 users per group: every resample defines it, the interval holds 0.5
+    users = [f"u{i}" for i in range(50)]
+    many = observational_minus_causal(ratings * 10, mention * 10, users[:40], WITH * 10, WITHOUT * 10, users,
+                                      kind="ablation", boot=ClusterBootstrap(users, seed=0))
+    assert many.estimate == pytest.approx(0.5) and many.ci_low <= 0.5 <= many.ci_high
     missing = observational_minus_causal([4, 4], [True, True], ["a", "b"], [4], [3], ["a"], kind="ablation",
                                          boot=ClusterBootstrap(["a", "b"], seed=0))
     assert missing.estimate is None and missing.reason

@@ -11,16 +11,22 @@ import time
 import httpx
 import pytest
 
-from audit import judge, provider
-from audit.cache import ResultCache
-from audit.config import JudgeSpec
-from audit.cost import cost_line, cost_summary, format_plan, JudgePlan
-from audit.judge import (GENERIC_FIRST, PERSONALIZED_FIRST, CallResult, Engine, Judgment, Verdict, backoff, plan_calls,
-                         with_temperature)
-from audit.provider import Attempt, classify, retry_after
-from audit.load import load_items
-from audit.progress import Progress
-from audit.run import bundled_example
+from audit.engine import judge
+from audit.engine import provider
+from audit.engine.cache import ResultCache
+from audit.engine.config import JudgeSpec
+from audit.render.terminal import cost_line, format_plan
+from audit.stats.cost import cost_summary
+from audit.audits.judging import JudgePlan
+from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
+from audit.engine.judge import CallResult, Engine, backoff
+from audit.engine.schemas import Verdict
+from audit.audits.judging import plan_calls
+from audit.engine.config import with_temperature
+from audit.engine.provider import Attempt, classify, retry_after
+from audit.data.items import load_items
+from audit.render.progress import Progress
+from audit.audits.preference import bundled_example
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +146,7 @@ def test_cache_key_changes_with_what_changes_the_answer_only(tmp_path):
     assert with_temperature(spec, None) is spec
 
 
-# A key computed before the keys were assembled from pre-serialised parts (audit.cache.cache_key_of_json):
+# A key computed before the keys were assembled from pre-serialised parts (audit.engine.cache.cache_key_of_json):
 # if this changes, every result users have paid for is silently orphaned in their caches.
 PINNED_KEY = "0883b6df438371b7fb1a91c562ac991d066943b81d312e4655b4f28af3c4a803"
 PINNED_MESSAGES = [{"role": "system", "content": "Jüdge « this » \u2028 ok"},
@@ -151,8 +157,8 @@ def test_cache_key_is_pinned_and_the_same_on_every_path(tmp_path):
     import hashlib
     import json
 
-    from audit.cache import cache_key
-    from audit.judge import schema_of
+    from audit.engine.cache import cache_key
+    from audit.engine.schemas import schema_of
 
     parts = dict(model="openai/gpt-x", api_base=None, params={"temperature": 0.0, "max_tokens": 300}, mode="json",
                  messages=PINNED_MESSAGES, schema=schema_of(Verdict), order="personalized_first", sample=0)
@@ -176,7 +182,7 @@ def test_cache_key_is_pinned_and_the_same_on_every_path(tmp_path):
 def test_canonical_json_fast_paths_equal_json_dumps(value):
     import json
 
-    from audit.cache import canonical_json
+    from audit.engine.cache import canonical_json
 
     assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 

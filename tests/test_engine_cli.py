@@ -89,7 +89,7 @@ def test_cache_stats_and_clear(tmp_path):
 
 
 def test_cache_clear_asks_on_a_terminal(tmp_path, monkeypatch):
-    from audit.cache import ResultCache
+    from audit.engine.cache import ResultCache
 
     cache = ResultCache(tmp_path / "c")
     cache.set("k", {"value": {}, "model": "m", "at": 0})

@@ -13,12 +13,16 @@ from collections import Counter
 
 import pytest
 
-from audit import judge, provider
-from audit.cache import ResultCache
-from audit.config import JudgeSpec
+from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST
+from audit.engine import judge
+from audit.engine import provider
+from audit.engine.cache import ResultCache
+from audit.engine.config import JudgeSpec
 from audit.errors import JudgeUnavailable
-from audit.judge import Call, Engine, Verdict, judge_messages, run_judges
-from audit.load import Item
+from audit.engine.judge import Call, Engine
+from audit.engine.schemas import Verdict
+from audit.audits.judging import judge_messages, run_judges
+from audit.data.items import Item
 from openai_server import OpenAIServer, judge_responder, prompt_text
 
 WORKERS = [0, 2]
@@ -43,7 +47,7 @@ def item_of(request: dict) -> tuple[str, str] | None:
     if not m:
         return None
     first_generic = text.find("A generic plan") < text.find("A vegetarian plan")
-    return m.group(1), judge.GENERIC_FIRST if first_generic else judge.PERSONALIZED_FIRST
+    return m.group(1), GENERIC_FIRST if first_generic else PERSONALIZED_FIRST
 
 
 class Recorder:
@@ -89,10 +93,10 @@ def test_every_item_judged_once_and_rerun_pays_nothing(tmp_path, workers):
         cache = ResultCache(tmp_path / "cache")
         rows = run_judges(items, [spec_for(srv, concurrency=8)], cache, both_orders=True, workers=workers)
         assert srv.count == 60 and srv.outcomes.count("ok") == 60
-        assert Counter(rec.answered) == {(it.id, o): 1 for it in items for o in (judge.GENERIC_FIRST, judge.PERSONALIZED_FIRST)}
+        assert Counter(rec.answered) == {(it.id, o): 1 for it in items for o in (GENERIC_FIRST, PERSONALIZED_FIRST)}
         assert all(r.status == "ok" and not r.cached for r in rows)
         for r in rows:  # a raw 4 ("B better") maps back to the preference scale by order
-            assert r.raw_rating == 4 and r.rating == (4.0 if r.order == judge.GENERIC_FIRST else 2.0)
+            assert r.raw_rating == 4 and r.rating == (4.0 if r.order == GENERIC_FIRST else 2.0)
         assert all(r.tokens_in and r.tokens_out and r.latency_s is not None and r.cost_usd is None for r in rows)
         again = run_judges(items, [spec_for(srv, concurrency=8)], cache, both_orders=True, workers=workers)
         assert srv.count == 60  # nothing paid twice
@@ -122,7 +126,7 @@ def test_exactly_one_retry_layer_ours(tmp_path, workers):
     item = make_items(1)
     with OpenAIServer(Recorder(), faults_script=["500"] * 10) as srv:
         spec = spec_for(srv, concurrency=1, max_retries=2)
-        call = Call(spec, judge_messages(item[0], judge.GENERIC_FIRST), Verdict, judge.GENERIC_FIRST, 0)
+        call = Call(spec, judge_messages(item[0], GENERIC_FIRST), Verdict, GENERIC_FIRST, 0)
         engine = Engine(ResultCache(tmp_path / "c"), workers=workers)
 
         async def go():
@@ -185,7 +189,7 @@ def test_identical_calls_are_paid_once(tmp_path):
     item = make_items(1)[0]
     with OpenAIServer(Recorder()) as srv:
         spec = spec_for(srv, concurrency=4)
-        call = Call(spec, judge_messages(item, judge.GENERIC_FIRST), Verdict, judge.GENERIC_FIRST, 0)
+        call = Call(spec, judge_messages(item, GENERIC_FIRST), Verdict, GENERIC_FIRST, 0)
         results = asyncio.run(Engine(ResultCache(tmp_path / "c")).call_many([call, call, call]))
         assert srv.count == 1
     assert all(r.value == results[0].value for r in results) and [r.cached for r in results] == [False, True, True]
@@ -199,7 +203,7 @@ def test_failing_judge_stops_early_and_does_not_stall_the_other(tmp_path):
         specs = [spec_for(bad, "bad", concurrency=2), spec_for(good, "good", concurrency=4)]
         order: list[str] = []
         engine = Engine(ResultCache(tmp_path / "c"), on_result=lambda name, res: order.append(name))
-        calls = [Call(s, judge_messages(it, judge.GENERIC_FIRST), Verdict, judge.GENERIC_FIRST, 0)
+        calls = [Call(s, judge_messages(it, GENERIC_FIRST), Verdict, GENERIC_FIRST, 0)
                  for it in items for s in specs]
         results = asyncio.run(engine.call_many(calls))
         assert bad.count <= 2 and all(o == "401" for o in bad.outcomes)
@@ -226,17 +230,17 @@ def test_slow_judge_does_not_hold_up_a_fast_one(tmp_path):
 
 
 def test_worker_pool_writes_the_cache_before_replying(tmp_path):
-    from audit.judge import Engine as E
+    from audit.engine.judge import Engine as E
 
     with OpenAIServer(Recorder()) as srv:
         spec = spec_for(srv, concurrency=2)
         cache = ResultCache(tmp_path / "c")
         engine = E(cache, workers=1)
-        msgs = judge_messages(make_items(1)[0], judge.GENERIC_FIRST)
+        msgs = judge_messages(make_items(1)[0], GENERIC_FIRST)
 
         async def go():
-            res = await engine.call(spec, msgs, Verdict, order=judge.GENERIC_FIRST)
-            key = engine.key_for(spec, msgs, Verdict, order=judge.GENERIC_FIRST, sample=0)
+            res = await engine.call(spec, msgs, Verdict, order=GENERIC_FIRST)
+            key = engine.key_for(spec, msgs, Verdict, order=GENERIC_FIRST, sample=0)
             stored = ResultCache(tmp_path / "c").get(key)  # a separate reader sees it already
             await engine.aclose()
             return res, stored

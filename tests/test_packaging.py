@@ -33,7 +33,7 @@ def test_installed_copy_renders_prompts_and_report(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     code = (
-        "import audit, audit.prompts as p, audit.report as r, audit.run as run;"
+        "import audit, audit.engine.prompts as p, audit.render.report as r, audit.audits.preference as run;"
         "assert audit.__file__.startswith(%r), audit.__file__;"
         "m = p.render_messages('judge_preference', attributes=['x'], prompt='q', response_a='a', response_b='b');"
         "assert 'Response A' in m[0]['content'];"

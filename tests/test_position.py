@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
-from audit.consistency import (add_engine_checks, engine_warnings, position_check, position_pairs, raw_constancy,
+from audit.stats.consistency import (add_engine_checks, engine_warnings, position_check, position_pairs, raw_constancy,
                                self_consistency)
-from audit.judge import GENERIC_FIRST as GF, PERSONALIZED_FIRST as PF, Judgment, to_preference_scale
+from audit.data.judgments import GENERIC_FIRST as GF, PERSONALIZED_FIRST as PF, Judgment, to_preference_scale
 from openai_server import OpenAIServer, judge_responder
 
 Z = 1.959963984540054  # standard normal 97.5% quantile
@@ -179,7 +179,7 @@ def test_run_samples_with_temperature_reports_self_consistency(tmp_path, monkeyp
 def test_local_demo_judge_is_caught(tmp_path):
     """The embedded SmolLM2 judge is nearly constant: the audit must flag it loudly."""
     from audit.errors import JudgeUnavailable
-    from audit.local_provider import check_available
+    from audit.engine.local import check_available
 
     try:
         check_available("smollm2-135m-instruct")

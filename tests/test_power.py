@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from audit.errors import ConfigError
-from audit.power import Design, plan, simulate_power, split
+from audit.stats.power import Design, plan, simulate_power, split
 
 
 def test_paired_sample_size_matches_pwr():

@@ -54,8 +54,8 @@ def half_up(x: float) -> int:
 
 @pytest.fixture(scope="module")
 def hanna_results():
-    from audit.study_convert import load_hanna
-    from audit.study_measures import absolute_results
+    from audit.data.layouts import load_hanna
+    from audit.stats.study import absolute_results
 
     study = load_hanna(HANNA)
     machine = study.ratings[study.ratings["system"] != "Human"]
@@ -147,8 +147,8 @@ def _count(text: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def llmbar_results():
-    from audit.study_convert import load_llmbar
-    from audit.study_measures import pairwise_results
+    from audit.data.layouts import load_llmbar
+    from audit.stats.study import pairwise_results
 
     study = load_llmbar(MT_BENCH)
     return pairwise_results(study.items, study.verdicts, judges=[f"{j}/Vanilla_NoRules" for j in LLMBAR_JUDGES])
@@ -198,8 +198,8 @@ EVALUATOR_STATS = sorted(LLMBAR_ROOT.glob("*/*/evaluators/*/*/statistics.json"))
 @pytest.mark.parametrize("stats_path", EVALUATOR_STATS, ids=lambda p: "/".join(p.parts[-5:-1]))
 def test_llmbar_every_evaluator_in_the_data_matches_its_statistics_json(stats_path):
     """Beyond the four published judges: every evaluator folder present (Metrics_Reference, LLMBar Natural)."""
-    from audit.study_convert import load_llmbar
-    from audit.study_measures import pairwise_results
+    from audit.data.layouts import load_llmbar
+    from audit.stats.study import pairwise_results
 
     folder = stats_path.parents[3]
     judge = f"{stats_path.parent.parent.name}/{stats_path.parent.name}"

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from audit import baselines as bl
-from audit.cache import ResultCache
+from audit.audits import baselines as bl
+from audit.engine.cache import ResultCache
 
 
 def test_tokenize():

@@ -197,7 +197,7 @@ def test_bundled_example_imported_labels_and_merge_into_run_results(tmp_path):
 
 
 def test_relevance_checks_on_ci_bounds():
-    from audit.relevance_run import relevance_checks
+    from audit.gate.checks import relevance_checks
 
     section = {"judges": {"j": {
         "over_selection_ratio": {"estimate": 2.0, "ci": [1.5, 2.5], "n": 40, "method": "m"},
@@ -219,7 +219,7 @@ def test_relevance_checks_on_ci_bounds():
 @pytest.mark.slow
 def test_local_judge_end_to_end(tmp_path):
     from audit.errors import JudgeUnavailable
-    from audit.local_provider import check_available
+    from audit.engine.local import check_available
 
     try:
         check_available("smollm2-135m-instruct")

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from audit.errors import InputError
-from audit.relevance import load_pairs
-from audit.relevance_run import bundled_relevance_example
+from audit.data.relevance import load_pairs
+from audit.audits.relevance import bundled_relevance_example
 
 GOOD = {"id": "p1", "user_id": "u1", "attribute": "vegetarian", "prompt": "Dinner idea?",
         "human_labels": [{"annotator": "annotator-A", "relevant": True}, {"annotator": "annotator-B", "relevant": False}]}

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
 
-from audit import relevance_measure as rm
+from audit.stats import relevance as rm
 
 USERS = ["u1", "u1", "u1", "u2", "u2", "u2", "u3", "u3"]
 HUMANS = {  # annotator -> labels p1..p8 (None = did not label)
@@ -247,7 +247,7 @@ def test_kappa_by_hand_and_against_sklearn():
 
 def test_kappa_group_mean_bootstrap_matches_point_estimate_on_full_sample():
     # the bootstrap kernel on the full-sample tables reproduces the point estimates
-    from audit.agreement import kappa_from_tables
+    from audit.stats.agreement import kappa_from_tables
 
     t = np.zeros((2, 2))
     for a, b in zip(HUMANS["annotator-A"], J):

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from audit import figures as F
-from audit.bootstrap import ClusterBootstrap, percentile_ci
+from audit.render import figures as F
+from audit.stats.bootstrap import ClusterBootstrap, percentile_ci
 from audit.cli import cli
-from audit.flag import MentionFlag
-from audit.judge import Judgment
-from audit.measure import mean_replicates
-from audit.output import read_run
-from audit.report import (fmt_estimate, highlight, item_views, json_for_script, render_html, report_context,
+from audit.data.items import MentionFlag
+from audit.data.judgments import Judgment
+from audit.stats.measure import mean_replicates
+from audit.audits.saved import read_run
+from audit.render.report import (fmt_estimate, highlight, item_views, json_for_script, render_html, report_context,
                           verdict_rows)
 from browser.hostile import (ANNOTATOR, ATTRIBUTE, GENERIC, GENERATOR, HOSTILE_ID, HOSTILE_JUDGE,
                              PROMPT, write_hostile)
@@ -176,7 +176,7 @@ def test_highlight_clips_overlapping_and_out_of_range_spans():
 
 
 def test_item_views_disagreement_by_hand():
-    from audit.load import Dataset, Item
+    from audit.data.items import Dataset, Item
 
     item = Item.model_validate({"id": "i1", "prompt": "p", "attributes": ["a"], "generic": "g", "personalized": "p",
                                 "generator": "g1", "human_ratings": [{"annotator": "A", "rating": 2},

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
-from audit.markdown import results_markdown
+from audit.render.markdown import results_markdown
 from browser.hostile import fixture_rows, run_with_called_judge
 
 
@@ -163,14 +163,16 @@ def test_rerender_of_a_called_judge_makes_no_call(tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = run_with_called_judge(data, out, tmp_path / "cache")  # the judge's server is shut down after this
     assert result.exit_code == 0, result.output
-    import audit.judge
+    import audit.audits.judging
+    import audit.engine.judge
 
     def no_call(*a, **k):
         raise AssertionError("report --from must not call a model")
 
-    monkeypatch.setattr(audit.judge, "run_judges", no_call)
-    monkeypatch.setattr(audit.judge, "run_structured", no_call)
-    monkeypatch.setattr(audit.judge.Engine, "call", no_call)
+    monkeypatch.setattr(audit.audits.judging, "run_judges", no_call)
+    monkeypatch.setattr(audit.engine.judge, "run_calls", no_call)
+    monkeypatch.setattr(audit.engine.judge, "run_structured", no_call)
+    monkeypatch.setattr(audit.engine.judge.Engine, "call", no_call)
     monkeypatch.delenv("JA_REPORT_TEST_KEY", raising=False)
     again = invoke("report", "--from", out, "--out", tmp_path / "again.html")
     assert again.exit_code == 0, again.output

@@ -116,7 +116,7 @@ def test_habits_and_habit_bias(results):
 
 
 def test_habit_bias_with_three_models():
-    from audit.measure import habit_bias
+    from audit.stats.measure import habit_bias
 
     # habit ranks 1,2,3; delta ranks 1,3,2 -> d = 0,-1,1 -> rho = 1 - 6*2/(3*(9-1)) = 0.5
     out = habit_bias({"a": 0.1, "b": 0.5, "c": 0.9}, {"a": -0.2, "b": 0.3, "c": 0.1})

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from audit.cache import ResultCache
-from audit.config import load_judge_config
-from audit.judge import Engine, planned_calls
+from audit.engine.cache import ResultCache
+from audit.engine.config import load_judge_config
+from audit.engine.judge import Engine
+from audit.audits.judging import planned_calls
 from openai_server import OpenAIServer
 from test_engine_server import Recorder, make_items
 

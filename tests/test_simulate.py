@@ -1,4 +1,4 @@
-"""audit.simulate and `judge-audit simulate`: planted biases are recovered, and the 95% cluster
+"""audit.stats.simulate and `judge-audit simulate`: planted biases are recovered, and the 95% cluster
 bootstrap intervals cover them at their nominal rate."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audit import measure
-from audit.bootstrap import ClusterBootstrap
+from audit.stats import measure
+from audit.stats.bootstrap import ClusterBootstrap
 from audit.cli import cli
-from audit.load import load_items
-from audit.simulate import SimParams, _e_clip, draw, expected_values, to_rows
+from audit.data.items import load_items
+from audit.stats.simulate import SimParams, _e_clip, draw, expected_values, to_rows
 
 
 def test_params_validation():

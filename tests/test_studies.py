@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from audit.errors import ConfigError, InputError
-from audit.studies import load_absolute, load_pairwise, parse_scale
-from audit.study_convert import load_hanna, load_llmbar
-from audit.study_measures import absolute_results, human_reference, pairwise_results, study_bootstrap
+from audit.data.studies import load_absolute, load_pairwise, parse_scale
+from audit.data.layouts import load_hanna, load_llmbar
+from audit.stats.study import absolute_results, human_reference, pairwise_results, study_bootstrap
 
 # pingouin.corr also computes a power that it cannot for n <= 4 (the 4-item hand-worked example)
 pytestmark = pytest.mark.filterwarnings("ignore:Sample size is too small to estimate power")
@@ -251,8 +251,8 @@ def test_human_reference_bootstrap_matches_a_resample_by_hand():
     res = pd.concat(parts)
     res["mean"] = res.groupby("item_id")["rating"].transform("mean")
     by_hand = np.mean([kendalltau(g["rating"], g["mean"]).statistic for _, g in res.groupby("rater")])
-    from audit import agreement
-    from audit.study_measures import _codes
+    from audit.stats import agreement
+    from audit.stats.study import _codes
 
     cx, lx = _codes(humans["rating"])
     humans["mean"] = humans.groupby("item_id")["rating"].transform("mean")
@@ -296,7 +296,7 @@ def test_pairwise_measures_by_hand(tmp_path):
 def test_kappa_agrees_with_scikit_learn():
     from sklearn.metrics import cohen_kappa_score
 
-    from audit.study_measures import kappa_vs_label
+    from audit.stats.study import kappa_vs_label
 
     rng = np.random.default_rng(5)
     labels = rng.choice(["1", "2", "tie"], size=300)
@@ -458,7 +458,7 @@ def test_cli_usage_errors_exit_2_with_one_line(tmp_path, args, words):
 
 
 def test_config_error_is_exported():
-    from audit.study_run import resolve_form
+    from audit.audits.study import resolve_form
 
     with pytest.raises(ConfigError):
         resolve_form("pairwise", "hanna")

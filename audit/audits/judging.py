@@ -1,0 +1,146 @@
+"""The preference judging stage: which calls a run makes (items x judges x orders x samples), the
+messages each shows, and the judgment rows their answers become. The calls themselves go through
+:class:`audit.engine.judge.Engine` (cache, limits, retries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from audit.data.items import Item
+from audit.data.judgments import (GENERIC_FIRST, PERSONALIZED_FIRST, Judgment, presentation_order,
+                                  to_preference_scale)
+from audit.engine.cache import ResultCache
+from audit.engine.config import JudgeSpec, check_credentials
+from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS, estimate_cost, estimate_prompt_tokens
+from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_calls
+from audit.engine.prompts import render_messages
+from audit.engine.schemas import Verdict, schema_of
+from audit.errors import AuditError
+
+
+def judge_messages(item: Item, order: str) -> list[dict[str, str]]:
+    a, b = (item.generic, item.personalized) if order == GENERIC_FIRST else (item.personalized, item.generic)
+    return render_messages("judge_preference", attributes=item.attributes, prompt=item.prompt, response_a=a, response_b=b)
+
+
+def plan_calls(items: Iterable[Item], *, samples: int, both_orders: bool, seed: int) -> list[tuple[Item, str, int]]:
+    """(item, order, sample) for every judgment one judge will make."""
+    calls = []
+    for item in items:
+        for sample in range(samples):
+            first = presentation_order(item.id, sample, seed)
+            orders = [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
+            calls.extend((item, order, sample) for order in orders)
+    return calls
+
+
+def planned_calls(items: Iterable[Item], specs: list[JudgeSpec], *, samples: int, both_orders: bool,
+                  seed: int) -> list[tuple[Item, Call]]:
+    """Every preference call of a run, each with its rendered messages (rendered once per order)."""
+    plan = plan_calls(items, samples=samples, both_orders=both_orders, seed=seed)
+    rendered: dict[tuple[str, str], list[dict]] = {}
+    out = []
+    for spec in specs:
+        for item, order, sample in plan:
+            msgs = rendered.get((item.id, order))
+            if msgs is None:
+                msgs = rendered[(item.id, order)] = judge_messages(item, order)
+            out.append((item, Call(spec, msgs, Verdict, order, sample)))
+    return out
+
+
+def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
+    row = Judgment(item.id, c.spec.name, c.spec.model, c.order, c.sample, None, None, None, "failed", res.cached,
+                   res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+    if res.value is not None:
+        raw = int(res.value["rating"])
+        row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, c.order)), res.value["rationale"], "ok"
+    return row
+
+
+def run_planned(planned: list[tuple[Item, Call]], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0,
+                on_result=None, workers: int | None = None) -> list[Judgment]:
+    """Make already-planned calls (every judge, same count each); one row per call.
+
+    ``on_result(judge, CallResult)`` is called for every result; if it has ``expect(judge, total)``
+    (e.g. :class:`audit.render.progress.Progress`) that is called first with each judge's planned calls.
+    Raises JudgeUnavailable when a judge could not be used at all.
+    """
+    if not specs:
+        return []
+    if on_result is not None and hasattr(on_result, "expect"):
+        per_judge = len(planned) // len(specs)
+        for spec in specs:
+            on_result.expect(spec.name, per_judge)
+    results, unavailable = run_calls([c for _, c in planned], cache, seed=seed, on_result=on_result, workers=workers)
+    rows = [judgment_row(item, c, res) for (item, c), res in zip(planned, results)]
+    if on_result is not None and hasattr(on_result, "finish"):
+        on_result.finish()
+    raise_if_unavailable(specs, rows, unavailable)
+    return rows
+
+
+def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, samples: int = 1,
+               both_orders: bool = False, on_result=None, workers: int | None = None) -> list[Judgment]:
+    """Judge every item with every judge (see :func:`run_planned`).
+
+    ``workers``: worker processes for remote judges (None: :func:`default_workers`).
+    """
+    if not specs:
+        return []
+    planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
+    return run_planned(planned, specs, cache, seed=seed, on_result=on_result, workers=workers)
+
+
+@dataclass
+class JudgePlan:
+    """What one judge would cost: calls planned, already cached, to make, estimated tokens and USD."""
+
+    judge: str
+    model: str
+    calls: int
+    cached: int
+    to_call: int
+    tokens_in: float | None  # estimated, for the calls to make
+    tokens_out: float | None
+    cost_usd: float | None  # None: unknown price
+    ready: str  # credentials: "ok", or what is missing
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def _ready(spec) -> str:
+    try:
+        check_credentials(spec)
+    except AuditError as exc:
+        return str(exc)
+    return "ok"
+
+
+def plan_judging(items, specs, cache, *, samples: int, both_orders: bool, seed: int) -> list[JudgePlan]:
+    """The dry-run plan of the preference calls (nothing is called; the cache is only read)."""
+    planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
+    probe = Engine(cache, seed=seed)
+    plans = []
+    for spec in specs:
+        calls = [c for _, c in planned if c.spec.name == spec.name]
+        keys = [probe.key_for(c.spec, c.messages, c.response_model, order=c.order, sample=c.sample) for c in calls]
+        hits = cache.get_many(keys)
+        todo = [c for c, k in zip(calls, keys) if k not in hits]
+        tin = tout = cost = None
+        if todo:
+            step = max(1, len(todo) // SAMPLE_FOR_TOKENS)
+            sample = todo[::step][:SAMPLE_FOR_TOKENS]
+            per_call = np.mean([estimate_prompt_tokens(spec.model, c.messages, schema_of(c.response_model)) for c in sample])
+            tin = float(per_call * len(todo))
+            tout = float(OUT_TOKENS_EST * len(todo))
+            cost = estimate_cost(spec.model, tin, tout)
+        else:
+            tin = tout = 0.0
+            cost = 0.0
+        plans.append(JudgePlan(spec.name, spec.model, len(calls), len(calls) - len(todo), len(todo), tin, tout, cost, _ready(spec)))
+    return plans

@@ -1,0 +1,140 @@
+"""The whole audit, stage by stage: load -> flag -> judge -> measure -> write outputs.
+
+The CLI parses options into :class:`RunOptions` and calls :func:`run_audit`; nothing here prints
+except through the ``log`` callback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from audit.audits.common import bundled, choose_judges, opened_cache, provenance, require_credentials, with_temperatures
+from audit.engine.config import load_judge_config, resolve_judge
+from audit.engine.cache import ResultCache
+from audit.engine.config import JudgeSpec
+from audit.data.items import MentionFlag
+from audit.audits.flagging import flag_items
+from audit.data.judgments import Judgment, imported_judgments
+from audit.audits.judging import plan_calls, run_judges
+from audit.data.items import Dataset, load_items
+from audit.audits.card import audit_card as card_of
+from audit.stats.bootstrap import DEFAULT_REPS
+from audit.data.files import carried_sections, output_dir, write_json
+from audit.data.items import ITEMS_FILE, write_items_jsonl
+from audit.data.judgments import write_judgments_csv
+from audit.audits.results import Habit, build_results
+
+
+def bundled_example() -> Path:
+    return bundled("example.jsonl")
+
+
+@dataclass
+class RunOptions:
+    data: Path | None = None
+    judges: list[str] = field(default_factory=list)
+    config: Path | None = None
+    out: Path = Path("judge-audit-out")
+    flagger: str = "offline"
+    seed: int = 0
+    samples: int = 1
+    both_orders: bool = False
+    measure_habits: bool = False
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
+    workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
+
+
+@dataclass
+class RunOutcome:
+    results: dict
+    judgments: list[Judgment]
+    paths: dict[str, Path]
+    dataset: Dataset | None = None  # the loaded items (judge-audit check pairs judges on them)
+    flags: dict[str, MentionFlag] | None = None  # item id -> explicit-mention flag
+
+
+def audit_card(dataset: Dataset, called: list[JudgeSpec], opts: RunOptions, judgments: list[Judgment]) -> dict:
+    return card_of(
+        "judge-audit", packages=("litellm", "instructor", "llama-cpp-python"),
+        dataset={"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
+        templates=("judge_preference", "flagger_mention", "generator_personalized"), called=called, judgments=judgments,
+        settings={"seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders, "flagger": opts.flagger},
+        n_resamples=DEFAULT_REPS)
+
+
+def measure_habits(dataset: Dataset, called: list[JudgeSpec], cache: ResultCache, seed: int) -> dict[str, Habit]:
+    """Each called judge writes personalized answers for the dataset's prompts; flag them offline."""
+    from audit.text.mention import flag_offline
+    from audit.engine.judge import run_structured
+    from audit.engine.prompts import render_messages
+
+    out = {}
+    msgs = [render_messages("generator_personalized", attributes=it.attributes, prompt=it.prompt) for it in dataset.items]
+    for spec in called:
+        results = run_structured(spec, msgs, None, cache, seed=seed)
+        k = n = 0
+        for item, res in zip(dataset.items, results):
+            if res.value is None:
+                continue
+            n += 1
+            k += flag_offline(res.value["text"], item.attributes).flagged
+        out[spec.name] = Habit(k, n, "measured")
+    return out
+
+
+def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> RunOutcome:
+    dataset = load_items(opts.data or bundled_example())
+    specs = load_judge_config(opts.config)
+    called, imported = choose_judges(dataset, opts.judges, specs)
+    called = with_temperatures(called, opts.temperature)
+    flagger_spec = resolve_judge(opts.flagger, specs) if opts.flagger != "offline" else None
+    require_credentials(*called, flagger_spec)
+
+    with opened_cache(opts.cache_dir, opts.use_cache) as cache:
+        flags: dict[str, MentionFlag] = flag_items(dataset.items, flagger_spec, cache, seed=opts.seed)
+        n_calls = len(plan_calls(dataset.items, samples=opts.samples, both_orders=opts.both_orders, seed=opts.seed))
+        if called:
+            log(f"judging {len(dataset.items)} items with {', '.join(s.name for s in called)} ({n_calls} calls per judge)")
+        judgments = imported_judgments(dataset.items) + run_judges(
+            list(dataset.items), called, cache, seed=opts.seed, samples=opts.samples,
+            both_orders=opts.both_orders, on_result=on_result, workers=opts.workers)
+        habits = measure_habits(dataset, called, cache, opts.seed) if opts.measure_habits else None
+
+    judge_models, judge_sources = provenance(called, imported)
+    card = audit_card(dataset, called, opts, judgments)
+    results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
+                            measured_habits=habits, card=card, seed=opts.seed)
+    # relevance / counterfactual sections merged into this folder's results.json earlier survive the new run
+    carried, notes = carried_sections(Path(opts.out) / "results.json", dataset.sha256)
+    for note in notes:
+        log(note)
+    results = {**results, **carried}
+    paths = write_run_files(opts.out, results, judgments, dataset, flags)
+    return RunOutcome(results, judgments, paths, dataset, flags)
+
+
+def write_run_files(out: Path, results: dict, judgments: list[Judgment], dataset: Dataset,
+                    flags: dict[str, MentionFlag]) -> dict[str, Path]:
+    """results.json, judgments.csv and items.jsonl (report.html is drawn from them by
+    :func:`audit.render.outputs.publish`)."""
+    out = output_dir(out)
+    paths = {"results": out / "results.json", "judgments": out / "judgments.csv", "items": out / ITEMS_FILE}
+    write_json(paths["results"], results)
+    write_judgments_csv(paths["judgments"], judgments)
+    write_items_jsonl(paths["items"], dataset, flags)
+    return paths
+
+
+def dry_run(opts: RunOptions) -> list:
+    """The calls and estimated cost per judge of ``run_audit(opts)``, without calling anything."""
+    from audit.audits.judging import plan_judging
+
+    dataset = load_items(opts.data or bundled_example())
+    called, _ = choose_judges(dataset, opts.judges, load_judge_config(opts.config))
+    with opened_cache(opts.cache_dir, opts.use_cache) as cache:
+        return plan_judging(list(dataset.items), with_temperatures(called, opts.temperature), cache,
+                            samples=opts.samples, both_orders=opts.both_orders, seed=opts.seed)

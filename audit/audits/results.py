@@ -1,0 +1,190 @@
+"""Assemble results.json: which measure is computed on which rows. Every number comes from
+:mod:`audit.stats.measure`; this module only selects the data for it.
+
+Per item, a judge's rating is the mean of its successful judgments of that item (over
+presentation orders and samples); the human rating is the mean over annotators.
+
+One seeded cluster bootstrap (:class:`audit.stats.bootstrap.ClusterBootstrap`; clusters = users when
+known, else items) is shared by every estimate of a run, so all CIs come from the same resamples.
+Definitions and formulas: docs/METHODS.md.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from audit.stats import measure
+from audit.stats.agreement_suite import agreement_suite
+from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap
+from audit.stats.tables import human_ratings_frame, items_frame, judge_item_ratings
+from audit.stats.consistency import add_engine_checks
+from audit.data.items import MentionFlag
+from audit.data.judgments import Judgment
+from audit.data.items import Dataset
+
+NEARLY_CONSTANT = 0.9  # one rating value in >= 90% of a judge's ratings
+
+
+@dataclass(frozen=True)
+class Habit:
+    """How often a model names attributes when it writes personalized answers itself."""
+
+    k: int
+    n: int
+    source: str  # "data" (its rows as a generator) | "measured" (--measure-habits)
+
+
+def generator_habits(items: pd.DataFrame) -> dict[str, Habit]:
+    out = {}
+    for gen, grp in items.groupby("generator", sort=True):
+        out[str(gen)] = Habit(int(grp["mention"].sum()), len(grp), "data")
+    return out
+
+
+def _warnings(name: str, ratings: np.ndarray, rows: list[Judgment]) -> list[str]:
+    warns = []
+    n_failed = sum(1 for r in rows if r.status == "failed")
+    if n_failed:
+        warns.append(f"{n_failed} of {len(rows)} calls failed (see judgments.csv, column error)")
+    if len(ratings):
+        dist = measure.rating_distribution(ratings)
+        if dist["modal_share"] is not None and dist["modal_share"] >= NEARLY_CONSTANT and len(ratings) >= 5:
+            value = max(dist["counts"], key=dist["counts"].get)
+            warns.append(
+                f"nearly constant: {dist['modal_share']:.0%} of its item ratings are {value}; "
+                "its agreement and bias numbers say little about the items"
+            )
+    if len(ratings) < 10:
+        warns.append(f"only {len(ratings)} rated items: estimates are very uncertain")
+    return warns
+
+
+# estimates whose p-values are Holm-adjusted across judges (one family per measure)
+HOLM_FAMILIES = ("inflation", "mention_delta", "spearman", "excess_mention_uplift", "mention_slope")
+
+
+def add_holm(judges: dict) -> None:
+    """Add ``p_value_holm`` (Holm 1979, across judges) beside each raw ``p_value``, in place."""
+    families = [(k,) for k in HOLM_FAMILIES] + [("agreement", "spearman"), ("agreement", "kendall")]
+    for path in families:
+        ests = {}
+        for name, j in judges.items():
+            d = j
+            for part in path:
+                d = (d or {}).get(part)
+            if isinstance(d, dict) and "p_value" in d:
+                ests[name] = d
+        adjusted = measure.holm({name: d["p_value"] for name, d in ests.items()})
+        for name, d in ests.items():
+            d["p_value_holm"] = adjusted[name]
+            d["holm_family"] = f"{'.'.join(path)} across {len(ests)} judges"
+
+
+def _spearman(agreement: dict, name: str, both: pd.DataFrame, kw) -> dict:
+    entry = (agreement["judges"].get(name) or {}).get("spearman")
+    if entry is None:
+        return measure.rank_correlation(both["judge"], both["human_mean"], **kw(both)).to_dict()
+    return copy.deepcopy(entry)
+
+
+def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: list[Judgment], *,
+                  judge_models: dict[str, str], judge_sources: dict[str, str],
+                  measured_habits: dict[str, Habit] | None = None, card: dict | None = None,
+                  seed: int = 0, n_boot: int = DEFAULT_REPS) -> dict:
+    """Every number of the audit, as a JSON-ready dict (see README, 'results.json').
+
+    ``seed`` seeds the cluster bootstrap (the run's ``--seed``); ``n_boot`` is its number of resamples.
+    """
+    items = items_frame(dataset, flags)
+    table = judge_item_ratings(judgments)
+    humans = items[items["human_mean"].notna()]
+    boot = ClusterBootstrap(items["cluster"], n_reps=n_boot, seed=seed)
+
+    def kw(frame: pd.DataFrame) -> dict:
+        return {"clusters": frame["cluster"].to_numpy(), "boot": boot}
+
+    gen_habits = generator_habits(items)
+    generators = {}
+    for gen, grp in items.groupby("generator", sort=True):
+        g_h = grp[grp["human_mean"].notna()]
+        habit = gen_habits[str(gen)]
+        generators[str(gen)] = {
+            "n_items": len(grp),
+            "mention_rate": measure.rate(grp["mention"].to_numpy(bool), **kw(grp),
+                                         what="share of the generator's items whose personalized answer "
+                                              "explicitly names an attribute").to_dict(),
+            "mean_human_rating": float(g_h["human_mean"].mean()) if len(g_h) else None,
+            "no_better_rate": measure.no_better_rate(g_h["human_mean"], **kw(g_h)).to_dict(),
+        }
+
+    judge_table = pd.DataFrame({name: table[name] for name in judge_models if name in table},
+                               index=pd.Index(items["item_id"], name="item_id"))
+    agreement = agreement_suite(items, human_ratings_frame(dataset), judge_table, boot=boot)
+
+    judges, deltas, habits = {}, {}, {}
+    for name in judge_models:
+        rows = [j for j in judgments if j.judge == name]
+        col = table[name] if name in table else pd.Series(dtype=float)
+        rated = items.merge(col.rename("judge").dropna(), left_on="item_id", right_index=True)
+        both = rated[rated["human_mean"].notna()]
+        md = measure.mention_delta(rated["judge"], rated["mention"], **kw(rated))
+        deltas[name] = md.estimate
+        habit = (measured_habits or {}).get(name) or gen_habits.get(name) or gen_habits.get(judge_models[name])
+        if habit is not None:
+            habits[name] = habit.k / habit.n if habit.n else None
+        judges[name] = {
+            "model": judge_models[name],
+            "source": judge_sources[name],
+            "n_items_rated": int(len(rated)),
+            "n_calls": sum(1 for r in rows if r.status != "imported"),
+            "n_failed": sum(1 for r in rows if r.status == "failed"),
+            "n_cached": sum(1 for r in rows if r.cached),
+            "mean_rating": float(rated["judge"].mean()) if len(rated) else None,
+            "inflation": measure.inflation(both["judge"], both["human_mean"], **kw(both)).to_dict(),
+            "mention_delta": md.to_dict(),
+            "excess_mention_uplift": measure.excess_mention_uplift(both["judge"], both["human_mean"], both["mention"],
+                                                                   **kw(both)).to_dict(),
+            "mention_slope": measure.mention_slope(both["judge"], both["human_mean"], both["mention"],
+                                                   both["generator"], **kw(both)).to_dict(),
+            # the same estimate as agreement.spearman (same items, same resamples)
+            "spearman": _spearman(agreement, name, both, kw),
+            "rating_distribution": measure.rating_distribution(rated["judge"]),
+            "habit": None if habit is None else {
+                **measure.proportion(habit.k, habit.n).to_dict(), "mention_rate": habit.k / habit.n if habit.n else None,
+                "source": habit.source},
+            "warnings": _warnings(name, rated["judge"].to_numpy(), rows),
+        }
+
+    for name in judges:
+        judges[name]["agreement"] = agreement["judges"].get(name)
+    add_holm(judges)
+    # issue 3: judges.J.position, .self_consistency, .cost, .raw_answers and their warnings
+    add_engine_checks(judges, judgments, clusters=dict(zip(items["item_id"], items["cluster"])), boot=boot, seed=seed)
+
+    return {
+        "scale": "1 = generic much better, 3 = no difference, 5 = personalized much better",
+        "n_items": len(items),
+        "n_items_with_human_ratings": int(len(humans)),
+        "n_mention": int(items["mention"].sum()),
+        "humans": {
+            "n_annotators": len({r.annotator for it in dataset.items for r in it.human_ratings}),
+            "mean_rating": float(humans["human_mean"].mean()) if len(humans) else None,
+            "no_better_rate": measure.no_better_rate(humans["human_mean"], **kw(humans)).to_dict(),
+            "mention_delta": measure.mention_delta(humans["human_mean"], humans["mention"], **kw(humans)).to_dict(),
+            "ceiling": agreement["ceiling"],
+            "krippendorff_alpha": agreement["krippendorff_alpha"],
+            "icc": agreement["icc"],
+        },
+        "generators": generators,
+        "judges": judges,
+        "agreement": {**agreement["matrix"], "best_judge_per_annotator": agreement["best_judge_per_annotator"]},
+        "habit_bias": measure.habit_bias(habits, deltas, seed=seed),
+        "bootstrap": {"n_resamples": boot.n_reps, "seed": seed, "n_clusters": boot.n_clusters,
+                      "cluster": "user_id when given, else the item id",
+                      "ci": "percentile, 95%", "reference": "docs/METHODS.md"},
+        "audit_card": card or {},
+    }

@@ -1,0 +1,516 @@
+"""The report's figures (seaborn on matplotlib), returned as SVG documents.
+
+report.html embeds each as ``<img src="data:image/svg+xml;base64,...">``: an SVG inside an ``<img>``
+can run no script and touch nothing in the page, whatever text (judge names) it draws.
+
+Every figure reads numbers that :mod:`audit.audits.results` already computed (estimates and their 95%
+CIs from results.json), except two descriptive views of the ratings: the mean rating per
+generator and rater (:func:`generator_means`, with the run's cluster bootstrap) and the share
+of ratings at each scale point. One colour per judge,
+the same in every figure and in the page (:func:`judge_colors`); people are always drawn in
+:data:`HUMAN_COLOR` as the reference.
+
+No pyplot: each figure is a :class:`matplotlib.figure.Figure` drawn inside an ``rc_context``, so
+rendering a report leaves matplotlib's global state alone and never opens a window. Output is
+deterministic (fixed SVG hash salt, no date in the metadata), so re-rendering the same run
+gives the same bytes. Mathtext is off: a judge named ``$x$`` is drawn as typed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+HUMAN_COLOR = "#3b4252"
+HUMAN_LABEL = "people"
+# Okabe & Ito (2008) colour-blind-safe colours, without black (too close to humans) and yellow (too light)
+JUDGE_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+NEUTRAL = 3.0
+
+RC = {
+    "font.family": "DejaVu Sans", "font.size": 9.0, "axes.titlesize": 9.5, "axes.labelsize": 9.0,
+    "axes.edgecolor": "#c8cdd6", "axes.linewidth": 0.8, "axes.labelcolor": "#2e3440",
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "axes.axisbelow": True,
+    "grid.color": "#e8ebf0", "grid.linewidth": 0.7, "xtick.color": "#4c566a", "ytick.color": "#4c566a",
+    "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "legend.fontsize": 8.0, "legend.frameon": False,
+    "text.color": "#2e3440", "text.parse_math": False, "svg.hashsalt": "judge-audit", "svg.fonttype": "path",
+    "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
+}
+WIDTH = 6.4  # inches; the page scales the SVG to its column
+BLOCKS_PER_ROW = 5
+
+
+@dataclass(frozen=True)
+class FigureOut:
+    """One figure of the report: SVG text, or the reason it could not be drawn."""
+
+    key: str
+    title: str
+    caption: str
+    alt: str
+    svg: str | None = None
+    reason: str | None = None
+
+
+def human_label(judges) -> str:
+    """How people are labelled in the figures: "people", unless a judge is called that."""
+    label = HUMAN_LABEL
+    while label in judges:
+        label += " (annotators)"
+    return label
+
+
+def judge_colors(judges: list[str]) -> dict[str, str]:
+    """A stable colour per judge (in results.json order); more than six judges get husl colours."""
+    if len(judges) <= len(JUDGE_PALETTE):
+        return {j: JUDGE_PALETTE[i] for i, j in enumerate(judges)}
+    import seaborn as sns
+
+    extra = sns.color_palette("husl", len(judges) - len(JUDGE_PALETTE)).as_hex()
+    pal = list(JUDGE_PALETTE) + list(extra)
+    return {j: pal[i] for i, j in enumerate(judges)}
+
+
+CHAR_IN = 0.62 / 72  # inches per character per point of font size: DejaVu Sans averages ~0.6 em
+LABEL_MAX = 30  # longer names are shortened in figures (tables show them whole)
+
+
+def _short(name: str, n: int = LABEL_MAX) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
+
+
+def _text_in(text: str, size: float = 8.5) -> float:
+    """Approximate width in inches of ``text`` at ``size`` points (layout without a layout engine)."""
+    return len(text) * size * CHAR_IN
+
+
+def _svg(draw: Callable, height: float, width: float = WIDTH, *, left: float = 0.6, right: float = 0.2,
+         bottom: float = 0.5, top: float = 0.25, wspace: float | None = None, hspace: float | None = None) -> str:
+    """Draw a figure of ``width`` x ``height`` inches with margins in inches; return SVG text.
+
+    Margins are set by hand from the label lengths: matplotlib's layout engines measure every text
+    again and again and would double the time of a report (benchmarks/bench_report.py).
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                            wspace=wspace, hspace=hspace)
+        draw(fig)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    return buf.getvalue()
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _ok(est: dict | None) -> bool:
+    return isinstance(est, dict) and _finite(est.get("estimate"))
+
+
+def _ci(est: dict) -> tuple[float, float]:
+    ci = est.get("ci")
+    if ci and _finite(ci[0]) and _finite(ci[1]):
+        return float(ci[0]), float(ci[1])
+    return float(est["estimate"]), float(est["estimate"])
+
+
+def _fmt(x: float, signed: bool = True) -> str:
+    return (f"{x:+.2f}" if signed else f"{x:.2f}").replace("-", "\u2212")
+
+
+def _forest_text(est: dict, signed: bool) -> str:
+    lo, hi = _ci(est)
+    ci = f"  [{_fmt(lo, signed)}, {_fmt(hi, signed)}]" if est.get("ci") and _finite(est["ci"][0]) else "  (no CI)"
+    return _fmt(float(est["estimate"]), signed) + ci
+
+
+def _forest(ax, rows: list[tuple[str, dict, str]], *, xlabel: str, signed: bool = True) -> None:
+    """Horizontal estimate + 95% CI per row (label, estimate dict, colour), top to bottom."""
+    ys = list(range(len(rows)))[::-1]
+    for y, (label, est, color) in zip(ys, rows):
+        lo, hi = _ci(est)
+        e = float(est["estimate"])
+        ax.plot([lo, hi], [y, y], color=color, lw=2.4, solid_capstyle="round", zorder=3)
+        ax.plot([e], [y], "o", color=color, ms=7, mec="white", mew=1.2, zorder=4)
+    ax.set_yticks(ys, [_short(r[0]) for r in rows])
+    for tick, (_, _, color) in zip(ax.get_yticklabels(), rows):
+        tick.set_color(color)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="y", visible=False)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel(xlabel)
+    for y, (_, est, _) in zip(ys, rows):  # the numbers, right of the plot
+        ax.annotate(_forest_text(est, signed), xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
+                    textcoords="offset points", va="center", ha="left", fontsize=8, color="#4c566a")
+
+
+def _forest_svg(draw: Callable, rows: list[tuple[str, dict, str]], signed: bool = True) -> str:
+    left = max(_text_in(_short(r[0])) for r in rows) + 0.25
+    right = max(_text_in(_forest_text(r[1], signed), 8.0) for r in rows) + 0.25
+    width = max(WIDTH, left + right + 3.0)
+    return _svg(draw, 0.42 * len(rows) + 0.95, width, left=left, right=right, bottom=0.5, top=0.3)
+
+
+def _pad_x(ax, values: list[float], include: list[float]) -> None:
+    vals = [v for v in values + include if _finite(v)]
+    lo, hi = min(vals), max(vals)
+    span = max(hi - lo, 0.2)
+    ax.set_xlim(lo - 0.08 * span, hi + 0.08 * span)
+
+
+def inflation_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "inflation", "Inflation: judge − people"
+    caption = ("Mean over items of (judge rating − the item's mean human rating), with its 95% CI. "
+               "The dashed line at 0 is people's own rating: a judge to the right likes personalized "
+               "answers more than people do.")
+    rows = [(n, j["inflation"], colors[n]) for n, j in results.get("judges", {}).items() if _ok(j.get("inflation"))]
+    if not rows:
+        return FigureOut(key, title, caption, "", reason="no judge has items rated by both the judge and people")
+
+    def draw(fig):
+        ax = fig.subplots()
+        _forest(ax, rows, xlabel="inflation (rating points, 95% CI)")
+        ax.axvline(0, color=HUMAN_COLOR, lw=1.1, ls="--", zorder=2)
+        ax.annotate(human_label(colors) + " = 0", xy=(0, 1.0), xycoords=("data", "axes fraction"), xytext=(3, 2),
+                    textcoords="offset points", fontsize=8, color=HUMAN_COLOR, va="bottom")
+        _pad_x(ax, [v for _, e, _ in rows for v in _ci(e)], [0.0])
+
+    alt = "Forest plot of each judge's inflation with 95% confidence intervals; zero marks people's rating."
+    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, rows))
+
+
+def mention_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "mention", "Mention Δ: judges vs people"
+    caption = ("Mean rating of items whose personalized answer explicitly names an attribute minus the mean of the "
+               "rest, with 95% CIs. The grey band and dotted line are people's Δ on the same items: a judge far "
+               "right of it rewards mentions that people do not.")
+    humans = (results.get("humans") or {}).get("mention_delta")
+    rows = [(n, j["mention_delta"], colors[n]) for n, j in results.get("judges", {}).items()
+            if _ok(j.get("mention_delta"))]
+    if not rows:
+        return FigureOut(key, title, caption, "", reason="no judge has items both with and without an explicit mention")
+    all_rows = ([(human_label(colors), humans, HUMAN_COLOR)] if _ok(humans) else []) + rows
+
+    def draw(fig):
+        ax = fig.subplots()
+        if _ok(humans):
+            lo, hi = _ci(humans)
+            ax.axvspan(lo, hi, color=HUMAN_COLOR, alpha=0.08, lw=0, zorder=1)
+            ax.axvline(humans["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=2)
+        ax.axvline(0, color="#aeb5c2", lw=0.9, zorder=1)
+        _forest(ax, all_rows, xlabel="mention Δ (rating points, 95% CI)")
+        _pad_x(ax, [v for _, e, _ in all_rows for v in _ci(e)], [0.0])
+
+    alt = "Forest plot of each judge's mention delta with 95% CIs next to people's mention delta."
+    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, all_rows))
+
+
+def agreement_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "agreement", "Agreement with people beside the human ceiling"
+    caption = ("Quadratic-weighted Cohen's κ of each judge with the other annotators (leave-one-annotator-out, "
+               "scored exactly like the ceiling), with 95% CIs. The grey band is the human ceiling: how well one "
+               "annotator agrees with the others. A judge inside the band agrees with people about as well as a "
+               "person does.")
+    metric = "kappa_quadratic"
+    ceiling = ((results.get("humans") or {}).get("ceiling") or {}).get(metric)
+    rows = []
+    for n, j in results.get("judges", {}).items():
+        ag = j.get("agreement") or {}
+        est = (ag.get("matched") or {}).get(metric) or ag.get(metric)
+        if _ok(est):
+            rows.append((n, est, colors[n]))
+    if not rows:
+        return FigureOut(key, title, caption, "", reason="agreement not measured (needs items rated by people and judges)")
+    all_rows = ([(human_label(colors) + " (ceiling)", ceiling, HUMAN_COLOR)] if _ok(ceiling) else []) + rows
+
+    def draw(fig):
+        ax = fig.subplots()
+        if _ok(ceiling):
+            lo, hi = _ci(ceiling)
+            ax.axvspan(lo, hi, color=HUMAN_COLOR, alpha=0.08, lw=0, zorder=1)
+            ax.axvline(ceiling["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=2)
+        _forest(ax, all_rows, xlabel="quadratic-weighted κ with people (95% CI)", signed=False)
+        _pad_x(ax, [v for _, e, _ in all_rows for v in _ci(e)], [0.0])
+
+    alt = "Forest plot of each judge's kappa with people beside the human ceiling band."
+    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, all_rows, signed=False))
+
+
+def generator_means(per_generator, *, n_reps: int = 2000, seed: int = 0):
+    """Mean rating per (generator, rater) with a 95% cluster-bootstrap percentile interval.
+
+    ``per_generator``: one row per (item, rater) with ``generator``, ``rater``, ``rating`` and
+    ``cluster`` (the item's user, else its id). The resamples are the run's
+    (:class:`audit.stats.bootstrap.ClusterBootstrap` over every item's cluster with the run's seed and
+    number of resamples), so the intervals are built like every other CI of the audit: the mean
+    of each group is the ratio of resampled sums (Davison & Hinkley 1997, sec. 3.8).
+    Returns a DataFrame: generator, rater, mean, lo, hi, n.
+    """
+    import numpy as np
+    import pandas as pd
+    from scipy import sparse
+
+    from audit.stats.bootstrap import ClusterBootstrap, percentile_ci, ratio
+
+    df = per_generator.dropna(subset=["rating"]).reset_index(drop=True)
+    cols = ["generator", "rater", "mean", "lo", "hi", "n"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    boot = ClusterBootstrap(df["cluster"], n_reps=n_reps, seed=seed)
+    groups = df.groupby(["generator", "rater"], sort=False).ngroup().to_numpy()
+    keys = df.drop_duplicates(["generator", "rater"])[["generator", "rater"]].to_numpy()
+    g = int(groups.max()) + 1
+    rows = np.arange(len(df))
+    vals = sparse.csr_matrix((np.concatenate([df["rating"].to_numpy(float), np.ones(len(df))]),
+                              (np.concatenate([rows, rows]), np.concatenate([groups, groups + g]))),
+                             shape=(len(df), 2 * g))
+    reps = boot.resample(boot.cluster_sums(vals, df["cluster"]).toarray())
+    sums = np.bincount(groups, weights=df["rating"].to_numpy(float), minlength=g)
+    counts = np.bincount(groups, minlength=g)
+    out = []
+    for k, (gen, rater) in enumerate(keys):
+        lo, hi, _ = percentile_ci(ratio(reps[:, k], reps[:, g + k]))
+        out.append((gen, rater, sums[k] / counts[k], lo, hi, int(counts[k])))
+    return pd.DataFrame(out, columns=cols)
+
+
+def generator_figure(means, colors: dict[str, str]) -> FigureOut:
+    """Mean preference per generator, people and each judge side by side.
+
+    ``means``: the output of :func:`generator_means` (rater = ``human_label(colors)`` or a judge).
+    """
+    key, title = "generators", "Mean preference per generator"
+    caption = ("Mean rating of each generator's personalized answers (1 = generic much better, 3 = no difference, "
+               "5 = personalized much better), people first, then each judge, with 95% cluster-bootstrap CIs. "
+               "Below the dashed line, people (or a judge) prefer the generic answer.")
+    if means is None or means.empty:
+        return FigureOut(key, title, caption, "", reason="no ratings")
+    hl = human_label(colors)
+    present = set(means["rater"])
+    raters = [r for r in [hl, *colors] if r in present]
+    palette = {hl: HUMAN_COLOR, **colors}
+    gens = sorted(means["generator"].unique())
+    table = {(r.generator, r.rater): r for r in means.itertuples(index=False)}
+    dodge = 0.62 if len(raters) > 1 else 0.0
+    step = dodge / max(len(raters) - 1, 1)
+
+    def draw(fig):
+        from matplotlib.lines import Line2D
+
+        ax = fig.subplots()
+        ax.axhline(NEUTRAL, color="#7b8494", lw=1.0, ls="--", zorder=1)
+        for k, rater in enumerate(raters):
+            xs, ys, lo, hi = [], [], [], []
+            for i, gen in enumerate(gens):
+                r = table.get((gen, rater))
+                if r is None:
+                    continue
+                xs.append(i - dodge / 2 + k * step)
+                ys.append(r.mean)
+                lo.append(r.mean - (r.lo if r.lo is not None else r.mean))
+                hi.append((r.hi if r.hi is not None else r.mean) - r.mean)
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", color=palette[rater], ms=5.5, mec="white", mew=0.8,
+                        elinewidth=1.6, zorder=3)
+        ax.set_xticks(range(len(gens)), [_short(g) for g in gens])
+        ax.set_xlim(-0.6, len(gens) - 0.4)
+        ax.set_ylim(0.8, 5.2)
+        ax.set_yticks([1, 2, 3, 4, 5], ["1 generic ≫", "2", "3 no diff.", "4", "5 personal. ≫"])
+        ax.set_xlabel("generator of the personalized answer")
+        ax.set_ylabel("mean rating")
+        ax.grid(axis="x", visible=False)
+        handles = [Line2D([], [], ls="none", marker="o", color=palette[r], ms=6) for r in raters]
+        ax.legend(handles, [_short(r) for r in raters], ncols=min(len(raters), 5), loc="upper left",
+                  bbox_to_anchor=(0.0, -(0.55 + xlab) / 2.7), borderaxespad=0, handletextpad=0.3, columnspacing=1.2)
+        if rotate:
+            for t in ax.get_xticklabels():
+                t.set_rotation(25)
+                t.set_ha("right")
+
+    alt = "Mean preference per generator for people and each judge, with the neutral line at 3."
+    legend_rows = math.ceil(len(raters) / 5)
+    rotate = len(gens) > 4
+    xlab = max(_text_in(_short(g)) for g in gens) * 0.45 if rotate else 0.0
+    bottom = 0.55 + xlab + 0.22 * legend_rows + 0.15
+    fig_w = max(WIDTH, 1.2 * len(gens) + 2)
+    return FigureOut(key, title, caption, alt, svg=_svg(draw, 2.7 + bottom, fig_w, left=1.25, right=0.15,
+                                                        bottom=bottom, top=0.15))
+
+
+def habit_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "habit", "Generator habit vs judge mention Δ"
+    hb = results.get("habit_bias") or {}
+    caption = ("x: how often each model names the user's attributes when it writes personalized answers itself "
+               "(its generator habit); y: its mention Δ as a judge; both with 95% CIs. The paper found r = 0.90: "
+               "models that mention attributes as writers reward mentions as judges.")
+    pts = []
+    for n, j in results.get("judges", {}).items():
+        habit, md = j.get("habit"), j.get("mention_delta")
+        if isinstance(habit, dict) and habit.get("mention_rate") is not None and _ok(md):
+            pts.append((n, habit, md, colors[n]))
+    if len(pts) < 2:
+        reason = hb.get("reason") or f"needs models that are both generators and judges (have {len(pts)})"
+        return FigureOut(key, title, caption, "", reason=reason)
+    humans = (results.get("humans") or {}).get("mention_delta")
+
+    def draw(fig):
+        ax = fig.subplots()
+        if _ok(humans):
+            ax.axhline(humans["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=1)
+            ax.annotate(f"{human_label(colors)}: Δ", xy=(1.0, humans["estimate"]), xycoords=("axes fraction", "data"),
+                        xytext=(-2, 3), textcoords="offset points", ha="right", fontsize=8, color=HUMAN_COLOR)
+        for n, habit, md, color in pts:
+            x = float(habit["mention_rate"])
+            xl, xh = _ci(habit) if habit.get("ci") else (x, x)
+            y = float(md["estimate"])
+            yl, yh = _ci(md)
+            ax.errorbar([x], [y], xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", color=color,
+                        ms=7, mec="white", mew=1.2, elinewidth=1.3, alpha=0.95, zorder=3)
+            ax.annotate(_short(n, 22), xy=(x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=color)
+        ax.set_xlim(-0.04, 1.04)
+        ax.xaxis.set_major_formatter(_percent_formatter())
+        ax.set_xlabel("generator habit: share of its personalized answers that name an attribute")
+        ax.set_ylabel("judge mention Δ (rating points)")
+        if hb.get("spearman_r") is not None:
+            p = hb.get("p_value")
+            ptxt = "–" if p is None else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
+            ax.set_title(f"Spearman r = {_fmt(hb['spearman_r'])}, p {ptxt} ({hb.get('n_models')} models)", loc="left")
+        else:
+            ax.set_title(f"Spearman r not computed: {hb.get('reason', 'too few models')}", loc="left")
+
+    alt = "Scatter of generator mention habit against judge mention delta, with the Spearman correlation."
+    return FigureOut(key, title, caption, alt, svg=_svg(draw, 3.6, left=0.75, right=1.1, bottom=0.55, top=0.35))
+
+
+def _percent_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
+
+
+def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "kappa", "Pairwise agreement of annotators and judges"
+    ag = results.get("agreement") or {}
+    caption = ("Quadratic-weighted Cohen's κ between every pair of raters on the items both rated "
+               "(people first, then judges; judges' item ratings rounded half toward 3). Blank: fewer than "
+               "two shared items.")
+    raters, matrix = ag.get("raters") or [], ag.get("kappa_matrix") or []
+    if len(raters) < 2 or not matrix:
+        return FigureOut(key, title, caption, "", reason="needs at least two raters with shared items")
+    import numpy as np
+    import seaborn as sns
+
+    groups = ag.get("groups") or {}
+    order = [r for r in raters if groups.get(r) == "human"] + [r for r in raters if groups.get(r) != "human"]
+    idx = [raters.index(r) for r in order]
+    m = np.array([[np.nan if matrix[i][k] is None else float(matrix[i][k]) for k in idx] for i in idx])
+    n_items = ag.get("n_items")
+    if n_items:
+        n = np.array([[n_items[i][k] or 0 for k in idx] for i in idx], float)
+        m[n < 2] = np.nan
+    np.fill_diagonal(m, np.nan)
+    n_h = sum(1 for r in order if groups.get(r) == "human")
+    size = len(order)
+    cmap = sns.color_palette("blend:#f4f6f9,#9fb8d6,#2f5d8c", as_cmap=True)
+
+    annot = size <= 14
+    cell = 0.42 if annot else max(0.12, min(0.42, 6.0 / size))
+    label = max(_text_in(_short(r, 24), 8.0) for r in order)
+    left, bottom, top, right = label + 0.2, label * 0.66 + 0.3, 0.15, 1.05
+    grid = cell * size
+    width, height = left + grid + right, bottom + grid + top
+
+    def draw(fig):
+        ax = fig.add_axes((left / width, bottom / height, grid / width, grid / height))
+        cax = fig.add_axes(((left + grid + 0.2) / width, (bottom + grid * 0.15) / height, 0.14 / width,
+                            grid * 0.7 / height))
+        sns.heatmap(m, ax=ax, cbar_ax=cax, vmin=0, vmax=1, cmap=cmap, annot=annot, fmt=".2f",
+                    annot_kws={"fontsize": 7 if size > 9 else 8}, linewidths=0.6, linecolor="white",
+                    cbar_kws={"label": "κ (quadratic)"}, xticklabels=[_short(r, 24) for r in order],
+                    yticklabels=[_short(r, 24) for r in order])
+        ax.grid(False)
+        if 0 < n_h < size:
+            ax.axhline(n_h, color="#2e3440", lw=1.2)
+            ax.axvline(n_h, color="#2e3440", lw=1.2)
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            for tick, name in zip(ticks, order):
+                tick.set_color(colors.get(name, HUMAN_COLOR) if groups.get(name) != "human" else HUMAN_COLOR)
+        for t in ax.get_xticklabels():
+            t.set_rotation(40)
+            t.set_ha("right")
+            t.set_rotation_mode("anchor")
+        ax.tick_params(length=0, labelsize=8)
+        cax.tick_params(labelsize=7.5)
+
+    alt = "Heatmap of pairwise quadratic-weighted kappa between annotators and judges."
+    return FigureOut(key, title, caption, alt, svg=_svg(draw, height, width))
+
+
+def distribution_figure(shares, colors: dict[str, str]) -> FigureOut:
+    """Rating distribution of each judge (bars) over people's (grey outline), one block per judge.
+
+    ``shares``: DataFrame indexed by rater (``human_label(colors)`` first, then judges) with columns
+    1..5 holding the share of that rater's ratings at each value, and a column ``n``. Blocks sit
+    side by side in one axes per row of up to :data:`BLOCKS_PER_ROW` judges (one axes draws much
+    faster than a grid of small ones).
+    """
+    key, title = "distributions", "Rating distributions: each judge vs people"
+    caption = ("Share of ratings at each point of the scale (1 = generic much better … 5 = personalized much better): "
+               "every single judgment of the judge (bars) over every single human rating (grey outline). A judge "
+               "piled on one value gives little information.")
+    hl = human_label(colors)
+    judges = [r for r in shares.index if r != hl] if shares is not None else []
+    if not judges:
+        return FigureOut(key, title, caption, "", reason="no ratings")
+    has_h = hl in shares.index and shares.loc[hl, "n"] > 0
+    xs = [1, 2, 3, 4, 5]
+    per_row = min(len(judges), BLOCKS_PER_ROW)
+    nrows = math.ceil(len(judges) / per_row)
+    block_w, row_h = 2.2, 1.75
+    left, right, bottom, top, gap_h = 0.6, 0.15, 0.45, 0.55, 0.6
+    width = max(WIDTH, left + right + per_row * block_w)
+    height = bottom + top + nrows * row_h + (nrows - 1) * gap_h
+    ymax = max(float(shares[xs].to_numpy().max()), 0.1) * 1.12
+
+    def draw(fig):
+        axes = fig.subplots(nrows, 1, squeeze=False).ravel()
+        for r, ax in enumerate(axes):
+            names = judges[r * per_row:(r + 1) * per_row]
+            ticks, labels = [], []
+            for b, name in enumerate(names):
+                x0 = b * 6
+                row = shares.loc[name]
+                ax.bar([x0 + x for x in xs], [row[x] for x in xs], width=0.72, color=colors[name], alpha=0.85, zorder=2)
+                if has_h:
+                    h = shares.loc[hl]
+                    ax.step([x0 + 0.5] + [x0 + x for x in xs] + [x0 + 5.5], [h[1]] + [h[x] for x in xs] + [h[5]],
+                            where="mid", color=HUMAN_COLOR, lw=1.4, zorder=3)
+                ax.text(x0 + 0.5, ymax, f"{_short(name, 24)}  (n = {int(row['n'])})", color=colors[name],
+                        fontsize=8.5, fontweight="bold", va="bottom", ha="left")
+                ticks += [x0 + x for x in xs]
+                labels += [str(x) for x in xs]
+            ax.set_xticks(ticks, labels)
+            ax.set_xlim(0.2, (per_row - 1) * 6 + 5.8)
+            ax.set_ylim(0, ymax)
+            ax.grid(axis="x", visible=False)
+            ax.tick_params(axis="x", length=0)
+            ax.yaxis.set_major_formatter(_percent_formatter())
+            ax.spines["bottom"].set_visible(False)
+            for b in range(len(names)):
+                ax.plot([b * 6 + 0.5, b * 6 + 5.5], [0, 0], color="#c8cdd6", lw=0.8, zorder=1)
+        if has_h:
+            from matplotlib.lines import Line2D
+
+            fig.legend([Line2D([], [], color=HUMAN_COLOR, lw=1.4)],
+                       [f"{hl}: every human rating (n = {int(shares.loc[hl, 'n'])})"], loc="upper right",
+                       bbox_to_anchor=(1 - right / width, 1 - 0.04 / height), borderaxespad=0)
+
+    alt = "Each judge's rating distribution over people's distribution."
+    return FigureOut(key, title, caption, alt, svg=_svg(draw, height, width, left=left, right=right, bottom=bottom,
+                                                        top=top, hspace=gap_h / row_h))

@@ -1,0 +1,251 @@
+"""Terminal summaries: the lines `judge-audit` prints for each command, from typed results."""
+
+from __future__ import annotations
+
+from audit.audits.judging import JudgePlan
+from audit.gate.checks import Check, GateReport
+from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS
+from audit.text.fmt import ci_pct, ci_text, estimate_text, num, p_text, pct, token_count, usd
+
+
+def format_plan(plans: list[JudgePlan]) -> str:
+    head = ("judge", "model", "calls", "cached", "to call", "tokens in (est.)", "tokens out (est.)", "cost (est.)")
+    rows = [(p.judge, p.model, str(p.calls), str(p.cached), str(p.to_call), token_count(p.tokens_in), token_count(p.tokens_out),
+             usd(p.cost_usd)) for p in plans]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [head, *rows]]
+    known = [p.cost_usd for p in plans]
+    total = "unknown (a judge has no price in litellm's price map)" if any(c is None for c in known) else usd(sum(known))
+    lines.append(f"total estimated cost: {total}")
+    lines.append(f"estimates: prompt tokens counted with litellm.token_counter (up to {SAMPLE_FOR_TOKENS} calls per "
+                 f"judge, scaled), {OUT_TOKENS_EST} output tokens per call, prices from litellm's price map")
+    for p in plans:
+        if p.ready != "ok":
+            lines.append(f"not ready: {p.ready}")
+    return "\n".join(lines)
+
+
+def cost_line(c: dict) -> str:
+    lat = ""
+    if c.get("latency_p50") is not None:
+        lat = f", latency p50 {c['latency_p50']:.2f}s p95 {c['latency_p95']:.2f}s"
+    return (f"cost: {c['calls']} calls ({c['cached']} cached, {c['failures']} failed), tokens {token_count(c['tokens_in'])} in / "
+            f"{token_count(c['tokens_out'])} out{lat}, {usd(c['cost_usd'])}"
+            + (f" ({usd(c['cost_usd_this_run'])} this run)" if c.get("paid_this_run") and c["cost_usd"] is not None else ""))
+
+
+def engine_summary_lines(entry: dict) -> list[str]:
+    """Terminal lines for one judge's position, self-consistency and cost (empty when not measured)."""
+    lines = []
+    pos = entry.get("position")
+    if pos:
+        f, s = pos["flip_rate"], pos["slot_a_preference"]
+        lines.append(f"  position: flip rate {pct(f.get('estimate'))}{ci_pct(f)} over {pos['n_pairs']} pairs; "
+                     f"slot A picked in {pct(s.get('estimate'))}{ci_pct(s)} of decisive verdicts")
+    sc = entry.get("self_consistency")
+    if sc:
+        ex, icc = sc["exact_agreement"], sc["icc"]
+        icc_text = f"{icc['estimate']:.2f}" if icc.get("estimate") is not None else f"n/a ({icc.get('reason')})"
+        lines.append(f"  self-consistency over {sc['samples']} samples: exact agreement {pct(ex.get('estimate'))}"
+                     f"{ci_pct(ex)}, ICC(1,1) {icc_text}")
+    cost = entry.get("cost")
+    if cost:
+        lines.append("  " + cost_line(cost))
+    return lines
+
+
+# --- judge-audit run -------------------------------------------------------------------------
+
+
+def run_summary(results: dict) -> str:
+    """The terminal summary: one line per judge and one for humans."""
+    def fmt(est, signed=True):
+        return estimate_text(est, signed=signed)
+
+    h = results["humans"]
+    lines = [
+        f"items: {results['n_items']} ({results['n_items_with_human_ratings']} with human ratings, "
+        f"{results['n_mention']} with an explicit mention)",
+        f"humans: no-better rate {fmt(h['no_better_rate'], False)}, mention delta {fmt(h['mention_delta'])}",
+    ]
+    ceiling = (h.get("ceiling") or {}).get("kappa_quadratic")
+    if ceiling or h.get("krippendorff_alpha"):
+        lines.append(f"humans agree: leave-one-out kappa_w {fmt(ceiling)}, "
+                     f"Krippendorff alpha {fmt(h.get('krippendorff_alpha'))}")
+    for name, j in results["judges"].items():
+        lines.append(
+            f"{name}: inflation {fmt(j['inflation'])}, mention delta {fmt(j['mention_delta'])}, "
+            f"spearman {fmt(j['spearman'])} ({j['n_items_rated']} items, {j['source']})"
+        )
+        agree = j.get("agreement") or {}
+        if agree.get("kappa_quadratic") or j.get("excess_mention_uplift"):
+            gap = (agree.get("ceiling_gap") or {}).get("kappa_quadratic")
+            lines.append(f"  kappa_w with humans {fmt(agree.get('kappa_quadratic'))}"
+                         + (f", minus human ceiling {fmt(gap)}" if gap else "")
+                         + f"; excess mention uplift {fmt(j.get('excess_mention_uplift'))}")
+        lines.extend(f"  warning: {w}" for w in j["warnings"])
+        lines.extend(engine_summary_lines(j))
+    hb = results["habit_bias"]
+    lines.append(
+        f"habit vs bias: spearman r {num(hb['spearman_r'], signed=True)} (p={num(hb['p_value'], 3)}, {hb['n_models']} models)"
+        if hb.get("spearman_r") is not None else f"habit vs bias: not computed ({hb.get('reason')})"
+    )
+    return "\n".join(lines)
+
+
+# --- judge-audit check ---------------------------------------------------------------------------
+
+
+NAME_WIDTH = 28
+
+
+def format_check(c: Check, width: int = NAME_WIDTH) -> str:
+    """One terminal line: status, name (padded to ``width``), estimate, CI, limit (and the tested bound)."""
+    if c.name == "min_items":
+        est, ci = f"{int(c.estimate or 0)}", "-"
+        limit = f">= {int(c.limit)}"
+    else:
+        est = num(c.estimate, signed=True)
+        ci = ci_text(c.ci, signed=True) if c.ci else "no CI"
+        short = {"CI upper bound": "upper", "CI lower bound": "lower", "|CI bound| farthest from 0": "|bound|"}[c.tested]
+        limit = f"{short} {c.comparison} {c.limit:g}"
+    line = f"{c.status}  {c.name:<{width}} {est:>6}  {ci:<16}  {limit:<16}"
+    if c.p_value is not None and c.name.startswith("baseline:"):
+        line += "  " + p_text(c.p_value, style="g")
+    if not c.passed:
+        line += f"  -- {c.detail}"
+    return line.rstrip()
+
+
+def format_report(report: GateReport) -> str:
+    """The terminal summary: a header, one line per check, the verdict."""
+    head = f"judge-audit check: judge {report.judge!r}"
+    if report.baseline:
+        head += f" vs baseline {report.baseline}"
+    if report.data:
+        head += f" on {report.data}"
+    if report.relevance_data:
+        head += f" (relevance: {report.relevance_data})" if report.data else f" on {report.relevance_data} (relevance pairs)"
+    width = max([NAME_WIDTH] + [len(c.name) for c in report.checks])
+    lines = [head, f"{'':6}{'check':<{width}} {'est.':>6}  {'95% CI':<16}  limit"]
+    lines += [format_check(c, width) for c in report.checks]
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append(report.summary())
+    return "\n".join(lines)
+
+
+# --- judge-audit relevance ---------------------------------------------------------------------
+
+
+def relevance_summary(section: dict) -> str:
+    """One line per rater group, judge and baseline."""
+    h = section["humans"]
+    ag = section["agreement"]
+    lines = [
+        f"pairs: {section['n_pairs']} ({section['n_users']} users, {h['n_annotators']} annotators, {h['n_labels']} human labels); "
+        f"human majority relevant: {h['n_majority_relevant']} ({section['ties']['n_tied']} ties, rule: {section['ties']['rule']})",
+        f"humans: selection rate {estimate_text(h['selection_rate'])}",
+    ]
+    for name, j in section["judges"].items():
+        lines.append(f"{name}: selection {estimate_text(j['selection_rate'])}, over-selection x{estimate_text(j['over_selection_ratio'])}, "
+                     f"P {estimate_text(j['precision'])} R {estimate_text(j['recall'])} F1 {estimate_text(j['f1'])} "
+                     f"({j['n_pairs_labelled']} pairs, {j['source']})")
+        lines.extend(f"  warning: {w}" for w in j["warnings"])
+    for name, b in section["baselines"].items():
+        if not b["available"]:
+            lines.append(f"baseline {name}: unavailable ({b.get('reason')})")
+            continue
+        lines.append(f"baseline {name}: threshold {b['threshold']:.3f} (calibration half, {b['split']['n_calibration_pairs']} pairs); "
+                     f"on the evaluation half ({b['split']['n_evaluation_pairs']} pairs): selection {estimate_text(b['selection_rate'])}, "
+                     f"P {estimate_text(b['precision'])} R {estimate_text(b['recall'])} F1 {estimate_text(b['f1'])}")
+    lines.append(f"kappa: within humans {estimate_text(ag['mean_within_humans'])}, within judges {estimate_text(ag['mean_within_judges'])}, "
+                 f"human-judge {estimate_text(ag['mean_human_judge'])}")
+    return "\n".join(lines)
+
+
+# --- judge-audit counterfactual ------------------------------------------------------------------
+
+
+def _signed(est: dict | None) -> str:
+    return estimate_text(est, signed=True, reason=True)
+
+
+def _p_after(est: dict | None) -> str:
+    p = (est or {}).get("p_value")
+    return "" if p is None else ", " + p_text(p)
+
+
+def counterfactual_summary(section: dict) -> str:
+    """The terminal summary: variants, the human delta, and per judge the two causal effects beside
+    its observational mention delta."""
+    a, i = section["ablation"], section["injection"]
+
+    def methods(c: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(c["methods"].items()))
+
+    lines = [
+        f"items: {section['n_items']} ({section['n_mention']} with an explicit mention)",
+        f"ablation: {a['n_variants']} variants ({methods(a) or 'none'}), {a['n_skipped']} skipped; "
+        f"injection: {i['n_variants']} variants, {i['n_skipped']} skipped",
+        f"humans (observational, original answers): mention delta {_signed(section['humans']['mention_delta'])}",
+    ]
+    for name, j in section["judges"].items():
+        ab, inj = j["ablation_effect"], j["injection_effect"]
+        lines.append(f"{name}: mention effect by ablation {_signed(ab)}{_p_after(ab)} (n={ab['n']}); "
+                     f"by injection {_signed(inj)}{_p_after(inj)} (n={inj['n']}); "
+                     f"observational mention delta {_signed(j['observational_mention_delta'])}")
+        lines.extend(f"  warning: {w}" for w in j["warnings"])
+    lines.append("effect = rating(with the mention) - rating(the same answer without it), 1-5 scale, 95% cluster-bootstrap CI")
+    return "\n".join(lines)
+
+
+# --- judge-audit study ---------------------------------------------------------------------------
+
+
+def study_summary(results: dict) -> str:
+    """A short table for the terminal; every number with its CI is in results.json."""
+    if results["form"] == "absolute":
+        return _absolute_study(results)
+    return _pairwise_study(results)
+
+
+def _absolute_study(r: dict) -> str:
+    crit = r["criteria"]
+    judges = r["judges"]
+    width = max([len("humans (reference)")] + [len(j) for j in judges]) + 2
+    cols = [max(len(c), 6) + 2 for c in crit]
+
+    def row(name, cells):
+        return f"{name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, cols))
+
+    lo, hi = r["scale"]
+    lines = [f"absolute study: {r['n_items']} items ({r['n_clusters']} clusters), {len(crit)} criteria, "
+             f"{r['humans']['n_annotators']} annotators, {len(judges)} judges, scale {lo:g}-{hi:g}",
+             "", "Kendall tau-b with the human mean (item level):", row("", crit)]
+    lines.append(row("humans (reference)", [estimate_text(r["humans"]["criteria"][c]["reference_kendall"], ci=False) for c in crit]))
+    for name, j in judges.items():
+        lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("kendall"), ci=False) for c in crit]))
+    lines += ["", "inflation = judge rating - human mean:", row("", crit)]
+    for name, j in judges.items():
+        lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("inflation"), signed=True, ci=False) for c in crit]))
+    for name, j in judges.items():
+        lines.extend(f"warning: {name}: {w}" for w in j["warnings"])
+    lines.append("95% CIs, p-values and Spearman's rho: results.json")
+    return "\n".join(lines)
+
+
+def _pairwise_study(r: dict) -> str:
+    judges = r["judges"]
+    width = max(len("judge"), *(len(j) for j in judges)) + 2
+    labels = ", ".join(f"{k}: {v}" for k, v in r["labels"].items())
+    head = f"{'judge':<{width}}{'accuracy':<22}{'positional agr.':<22}{'first-slot share':<24}kappa"
+    lines = [f"pairwise study: {r['n_items']} items (labels {labels}), {len(judges)} judges", "", head]
+    for name, j in judges.items():
+        pb = j["position_bias"]
+        first = estimate_text(pb, ci=False) + (f" (p={pb['p_value']:.2g})" if pb.get("p_value") is not None else "")
+        lines.append(f"{name:<{width}}{estimate_text(j['accuracy']):<22}{estimate_text(j['positional_agreement']):<22}"
+                     f"{first:<24}{estimate_text(j['kappa'])}")
+    lines.append("(first-slot share 0.5 = no position bias, p: exact McNemar test; all CIs and p-values: results.json)")
+    for name, j in judges.items():
+        lines.extend(f"warning: {name}: {w}" for w in j["warnings"])
+    return "\n".join(lines)
