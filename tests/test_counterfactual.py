@@ -6,8 +6,10 @@ import re
 
 import pytest
 
-from audit.text.variants import (ABLATED, INJECTED, INJECTION_TEMPLATES, _rng, ablate, attribute_phrases,
-                                  build_variants, changes_within, check_rewrite, inject, text_changes, variant_item)
+from audit.text.ablation import ablate
+from audit.text.edits import ABLATED, INJECTED, changes_within, text_changes
+from audit.text.injection import INJECTION_TEMPLATES, _rng, attribute_phrases, inject
+from audit.text.variants import build_variants, check_rewrite, variant_item
 from audit.text.mention import flag_offline
 from audit.data.items import Item, load_items
 from audit.audits.preference import bundled_example

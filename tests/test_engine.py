@@ -31,7 +31,7 @@ from audit.audits.preference import bundled_example
 
 @pytest.fixture(scope="module")
 def lm():
-    return provider._litellm()
+    return provider.litellm_module()
 
 
 def _resp(status: int, headers: dict) -> httpx.Response:

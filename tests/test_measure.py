@@ -153,15 +153,19 @@ def test_estimate_dict_shape_is_stable():
     assert "reason" not in d and len(d["ci"]) == 2
 
 
-def test_textbook_t_intervals_are_not_rounded_by_pingouin():
-    # pingouin rounds CI95 to 2 decimals unless told otherwise; the measures must not
-    est = measure.paired_difference(J, H)
+def test_pingouin_intervals_are_not_rounded():
+    # pingouin rounds CI95 to 2 decimals unless told otherwise; inside unrounded_pingouin() it must not
+    import pingouin as pg
+
+    from audit.stats.estimate import pingouin_ci, unrounded_pingouin
+
     d = J - H
     half = stats.t.ppf(0.975, 5) * d.std(ddof=1) / math.sqrt(6)
-    assert est.ci_low == pytest.approx(d.mean() - half, abs=1e-12)
-    g = measure.group_difference(J, M)
-    assert g.ci_high == pytest.approx(stats.ttest_ind(J[M], J[~M], equal_var=False).confidence_interval().high,
-                                      abs=1e-12)
+    with unrounded_pingouin():
+        lo, hi = pingouin_ci(pg.ttest(J, H, paired=True))
+    assert lo == pytest.approx(d.mean() - half, abs=1e-12) and hi == pytest.approx(d.mean() + half, abs=1e-12)
+    rounded = pingouin_ci(pg.ttest(J, H, paired=True))  # the rounding option is restored afterwards
+    assert rounded[0] == round(rounded[0], 2)
 
 
 def test_holm_hand_worked():

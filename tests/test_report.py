@@ -18,11 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from audit.render import figures as F
-from audit.stats.bootstrap import ClusterBootstrap, percentile_ci
+from audit.stats.bootstrap import ClusterBootstrap
 from audit.cli import cli
 from audit.data.items import MentionFlag
 from audit.data.judgments import Judgment
-from audit.stats.measure import mean_replicates
 from audit.audits.saved import read_run
 from audit.render.report import (fmt_estimate, highlight, item_views, json_for_script, render_html, report_context,
                           verdict_rows)
@@ -216,25 +215,43 @@ def test_findings_follow_the_cis(run):
 
 
 def test_generator_means_match_the_runs_cluster_bootstrap():
+    # audit.stats.measure.group_means (results.json: generators.G.mean_rating) against an explicit loop
+    # over the resamples of the same ClusterBootstrap
+    from audit.stats import measure
+
     rng = np.random.default_rng(3)
     n = 60
-    df = pd.DataFrame({"generator": rng.choice(["g1", "g2"], n), "rater": "people",
-                       "rating": rng.integers(1, 6, n).astype(float), "cluster": [f"u{i % 20}" for i in range(n)]})
-    means = F.generator_means(df, n_reps=500, seed=7)
+    df = pd.DataFrame({"generator": rng.choice(["g1", "g2"], n), "rating": rng.integers(1, 6, n).astype(float),
+                       "cluster": [f"u{i % 20}" for i in range(n)]})
     boot = ClusterBootstrap(df["cluster"], n_reps=500, seed=7)
+    means = measure.group_means(df["rating"], df["generator"], clusters=df["cluster"], boot=boot)
+    codes = boot.codes(df["cluster"])
     for g in ("g1", "g2"):
         sub = df[df["generator"] == g]
-        lo, hi, _ = percentile_ci(mean_replicates(sub["rating"].to_numpy(), boot, list(sub["cluster"])))
-        row = means[means["generator"] == g].iloc[0]
-        assert row["mean"] == pytest.approx(sub["rating"].mean())
-        assert (row["lo"], row["hi"]) == pytest.approx((lo, hi))
-        assert row["n"] == len(sub)
+        reps = [df["rating"].to_numpy()[idx][(df["generator"].to_numpy()[idx] == g)].mean()
+                for idx in boot.index_resamples(codes)]
+        lo, hi = np.percentile(reps, [2.5, 97.5])
+        assert means[g].estimate == pytest.approx(sub["rating"].mean())
+        assert (means[g].ci_low, means[g].ci_high) == pytest.approx((lo, hi))
+        assert means[g].n == len(sub)
 
 
 def test_generator_means_constant_group_has_a_point_interval():
-    df = pd.DataFrame({"generator": ["g"] * 4, "rater": ["J"] * 4, "rating": [3.0] * 4, "cluster": list("abcd")})
-    row = F.generator_means(df, n_reps=200).iloc[0]
-    assert (row["mean"], row["lo"], row["hi"]) == (3.0, 3.0, 3.0)
+    from audit.stats import measure
+
+    est = measure.group_means([3.0] * 4, ["g"] * 4, clusters=list("abcd"))["g"]
+    assert (est.estimate, est.ci_low, est.ci_high) == (3.0, 3.0, 3.0)
+
+
+def test_generator_figure_reads_results_and_says_when_they_are_missing(run):
+    colors = F.judge_colors(list(run.results["judges"]))
+    table = F.generator_means(run.results, colors)
+    g, est = next(iter(run.results["generators"].items()))
+    row = table[(table["generator"] == g) & (table["rater"] == F.human_label(colors))].iloc[0]
+    assert (row["mean"], row["lo"], row["hi"]) == (est["mean_rating"]["humans"]["estimate"], *est["mean_rating"]["humans"]["ci"])
+    old = {**run.results, "generators": {k: {kk: vv for kk, vv in v.items() if kk != "mean_rating"}
+                                         for k, v in run.results["generators"].items()}}
+    assert "older version" in F.generator_figure(old, colors).reason
 
 
 # --- graceful degradation -----------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Iterator
 
 from audit.data.assets import asset_dir
 from audit.engine.cache import ResultCache
-from audit.engine.config import JudgeSpec, check_credentials, load_judge_config, resolve_judge, with_temperature
+from audit.engine.config import JudgeSpec, load_judge_config, resolve_judge, with_temperature
+from audit.engine.provider import check_credentials
 from audit.errors import ConfigError
 
 

@@ -13,7 +13,8 @@ from audit.data.items import Item
 from audit.data.judgments import (GENERIC_FIRST, PERSONALIZED_FIRST, Judgment, presentation_order,
                                   to_preference_scale)
 from audit.engine.cache import ResultCache
-from audit.engine.config import JudgeSpec, check_credentials
+from audit.engine.config import JudgeSpec
+from audit.engine.provider import check_credentials
 from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS, estimate_cost, estimate_prompt_tokens
 from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_calls
 from audit.engine.prompts import render_messages

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit.stats import measure
+from audit.stats.estimate import proportion
 from audit.stats.agreement_suite import agreement_suite
 from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap
 from audit.stats.tables import human_ratings_frame, items_frame, judge_item_ratings
@@ -91,6 +92,80 @@ def _spearman(agreement: dict, name: str, both: pd.DataFrame, kw) -> dict:
     return copy.deepcopy(entry)
 
 
+@dataclass
+class _Run:
+    """What every section of the results reads: the per-item table, the judges' item ratings and the
+    run's one cluster bootstrap (shared by every statistic, so their resamples are joint)."""
+
+    items: pd.DataFrame
+    table: pd.DataFrame
+    boot: ClusterBootstrap
+
+    def kw(self, frame: pd.DataFrame) -> dict:
+        return {"clusters": frame["cluster"].to_numpy(), "boot": self.boot}
+
+
+def _generators(run: _Run, judge_names: list[str]) -> dict:
+    items, kw = run.items, run.kw
+    with_humans = items[items["human_mean"].notna()]
+    human_means = measure.group_means(with_humans["human_mean"], with_humans["generator"], **kw(with_humans),
+                                      what="mean human rating")
+    judge_means = {}
+    for name in judge_names:
+        if name in run.table:
+            rated = items.merge(run.table[name].rename("judge").dropna(), left_on="item_id", right_index=True)
+            judge_means[name] = measure.group_means(rated["judge"], rated["generator"], **kw(rated),
+                                                    what=f"mean rating by {name}")
+    generators = {}
+    for gen, grp in items.groupby("generator", sort=True):
+        g_h = grp[grp["human_mean"].notna()]
+        gen = str(gen)
+        generators[gen] = {
+            "n_items": len(grp),
+            "mention_rate": measure.rate(grp["mention"].to_numpy(bool), **kw(grp),
+                                         what="share of the generator's items whose personalized answer "
+                                              "explicitly names an attribute").to_dict(),
+            "mean_human_rating": float(g_h["human_mean"].mean()) if len(g_h) else None,
+            "no_better_rate": measure.no_better_rate(g_h["human_mean"], **kw(g_h)).to_dict(),
+            # drawn by the report's generator figure: people's and each judge's mean with its 95% CI
+            "mean_rating": {"humans": human_means[gen].to_dict() if gen in human_means else None,
+                            "judges": {n: m[gen].to_dict() for n, m in judge_means.items() if gen in m}},
+        }
+    return generators
+
+
+def _judge_entry(run: _Run, name: str, rows: list[Judgment], agreement: dict, *, model: str, source: str,
+                 habit: Habit | None) -> dict:
+    items, kw = run.items, run.kw
+    col = run.table[name] if name in run.table else pd.Series(dtype=float)
+    rated = items.merge(col.rename("judge").dropna(), left_on="item_id", right_index=True)
+    both = rated[rated["human_mean"].notna()]
+    return {
+        "model": model,
+        "source": source,
+        "n_items_rated": int(len(rated)),
+        "n_calls": sum(1 for r in rows if r.status != "imported"),
+        "n_failed": sum(1 for r in rows if r.status == "failed"),
+        "n_cached": sum(1 for r in rows if r.cached),
+        "mean_rating": float(rated["judge"].mean()) if len(rated) else None,
+        "inflation": measure.inflation(both["judge"], both["human_mean"], **kw(both)).to_dict(),
+        "mention_delta": measure.mention_delta(rated["judge"], rated["mention"], **kw(rated)).to_dict(),
+        "excess_mention_uplift": measure.excess_mention_uplift(both["judge"], both["human_mean"], both["mention"],
+                                                               **kw(both)).to_dict(),
+        "mention_slope": measure.mention_slope(both["judge"], both["human_mean"], both["mention"],
+                                               both["generator"], **kw(both)).to_dict(),
+        # the same estimate as agreement.spearman (same items, same resamples)
+        "spearman": _spearman(agreement, name, both, kw),
+        "rating_distribution": measure.rating_distribution(rated["judge"]),
+        # every single judgment (not item means), drawn by the report's distribution figure
+        "rating_shares": measure.rating_shares([r.rating for r in rows if r.status in ("ok", "imported")]),
+        "habit": None if habit is None else {
+            **proportion(habit.k, habit.n).to_dict(), "mention_rate": habit.k / habit.n if habit.n else None,
+            "source": habit.source},
+        "warnings": _warnings(name, rated["judge"].to_numpy(), rows),
+    }
+
+
 def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: list[Judgment], *,
                   judge_models: dict[str, str], judge_sources: dict[str, str],
                   measured_habits: dict[str, Habit] | None = None, card: dict | None = None,
@@ -100,66 +175,21 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
     ``seed`` seeds the cluster bootstrap (the run's ``--seed``); ``n_boot`` is its number of resamples.
     """
     items = items_frame(dataset, flags)
-    table = judge_item_ratings(judgments)
-    humans = items[items["human_mean"].notna()]
-    boot = ClusterBootstrap(items["cluster"], n_reps=n_boot, seed=seed)
-
-    def kw(frame: pd.DataFrame) -> dict:
-        return {"clusters": frame["cluster"].to_numpy(), "boot": boot}
-
-    gen_habits = generator_habits(items)
-    generators = {}
-    for gen, grp in items.groupby("generator", sort=True):
-        g_h = grp[grp["human_mean"].notna()]
-        habit = gen_habits[str(gen)]
-        generators[str(gen)] = {
-            "n_items": len(grp),
-            "mention_rate": measure.rate(grp["mention"].to_numpy(bool), **kw(grp),
-                                         what="share of the generator's items whose personalized answer "
-                                              "explicitly names an attribute").to_dict(),
-            "mean_human_rating": float(g_h["human_mean"].mean()) if len(g_h) else None,
-            "no_better_rate": measure.no_better_rate(g_h["human_mean"], **kw(g_h)).to_dict(),
-        }
-
-    judge_table = pd.DataFrame({name: table[name] for name in judge_models if name in table},
+    run = _Run(items, judge_item_ratings(judgments), ClusterBootstrap(items["cluster"], n_reps=n_boot, seed=seed))
+    boot, kw, humans = run.boot, run.kw, items[items["human_mean"].notna()]
+    judge_table = pd.DataFrame({name: run.table[name] for name in judge_models if name in run.table},
                                index=pd.Index(items["item_id"], name="item_id"))
     agreement = agreement_suite(items, human_ratings_frame(dataset), judge_table, boot=boot)
 
+    gen_habits = generator_habits(items)
     judges, deltas, habits = {}, {}, {}
     for name in judge_models:
-        rows = [j for j in judgments if j.judge == name]
-        col = table[name] if name in table else pd.Series(dtype=float)
-        rated = items.merge(col.rename("judge").dropna(), left_on="item_id", right_index=True)
-        both = rated[rated["human_mean"].notna()]
-        md = measure.mention_delta(rated["judge"], rated["mention"], **kw(rated))
-        deltas[name] = md.estimate
         habit = (measured_habits or {}).get(name) or gen_habits.get(name) or gen_habits.get(judge_models[name])
         if habit is not None:
             habits[name] = habit.k / habit.n if habit.n else None
-        judges[name] = {
-            "model": judge_models[name],
-            "source": judge_sources[name],
-            "n_items_rated": int(len(rated)),
-            "n_calls": sum(1 for r in rows if r.status != "imported"),
-            "n_failed": sum(1 for r in rows if r.status == "failed"),
-            "n_cached": sum(1 for r in rows if r.cached),
-            "mean_rating": float(rated["judge"].mean()) if len(rated) else None,
-            "inflation": measure.inflation(both["judge"], both["human_mean"], **kw(both)).to_dict(),
-            "mention_delta": md.to_dict(),
-            "excess_mention_uplift": measure.excess_mention_uplift(both["judge"], both["human_mean"], both["mention"],
-                                                                   **kw(both)).to_dict(),
-            "mention_slope": measure.mention_slope(both["judge"], both["human_mean"], both["mention"],
-                                                   both["generator"], **kw(both)).to_dict(),
-            # the same estimate as agreement.spearman (same items, same resamples)
-            "spearman": _spearman(agreement, name, both, kw),
-            "rating_distribution": measure.rating_distribution(rated["judge"]),
-            "habit": None if habit is None else {
-                **measure.proportion(habit.k, habit.n).to_dict(), "mention_rate": habit.k / habit.n if habit.n else None,
-                "source": habit.source},
-            "warnings": _warnings(name, rated["judge"].to_numpy(), rows),
-        }
-
-    for name in judges:
+        judges[name] = _judge_entry(run, name, [j for j in judgments if j.judge == name], agreement,
+                                    model=judge_models[name], source=judge_sources[name], habit=habit)
+        deltas[name] = judges[name]["mention_delta"]["estimate"]
         judges[name]["agreement"] = agreement["judges"].get(name)
     add_holm(judges)
     # issue 3: judges.J.position, .self_consistency, .cost, .raw_answers and their warnings
@@ -178,8 +208,9 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
             "ceiling": agreement["ceiling"],
             "krippendorff_alpha": agreement["krippendorff_alpha"],
             "icc": agreement["icc"],
+            "rating_shares": measure.rating_shares([r.rating for it in dataset.items for r in it.human_ratings]),
         },
-        "generators": generators,
+        "generators": _generators(run, list(judge_models)),
         "judges": judges,
         "agreement": {**agreement["matrix"], "best_judge_per_annotator": agreement["best_judge_per_annotator"]},
         "habit_bias": measure.habit_bias(habits, deltas, seed=seed),

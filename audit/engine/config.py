@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ConfigError, JudgeUnavailable
+from audit.errors import ConfigError
 
 MODES = ("json_schema", "json", "tools")
 _KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm"}
@@ -119,29 +118,6 @@ def parse_judge_list(text: str | None) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError(f"--judges lists a judge twice: {text!r}")
     return names
-
-
-def check_credentials(spec: JudgeSpec) -> None:
-    """Fail before any spending when a judge's API key is not set."""
-    if spec.is_local:
-        from audit.engine.local import check_available
-
-        check_available(spec.model.split("/", 1)[1])  # raises JudgeUnavailable if it cannot run
-        return
-    if spec.api_key_env:
-        if not os.environ.get(spec.api_key_env):
-            raise JudgeUnavailable(
-                f"judge {spec.name!r} ({spec.model}) needs an API key: set {spec.api_key_env} "
-                f"(or choose another judge; `judge-audit judges` lists them)"
-            )
-        return
-    if spec.api_base:
-        return  # a self-hosted endpoint may need no key
-    from audit.engine.provider import missing_keys  # imports litellm lazily
-
-    missing = missing_keys(spec.model)
-    if missing:
-        raise JudgeUnavailable(f"judge {spec.name!r} ({spec.model}) needs an API key: set {', '.join(missing)}")
 
 
 def with_temperature(spec: JudgeSpec, temperature: float | None) -> JudgeSpec:

@@ -20,7 +20,7 @@ SAMPLE_FOR_TOKENS = 200  # calls per judge whose prompt tokens are counted exact
 
 def estimate_prompt_tokens(model: str, messages: list[dict], schema: dict | None) -> int:
     """Prompt tokens of one call (litellm.token_counter), plus the output schema instructor sends."""
-    from audit.engine.provider import _litellm
+    from audit.engine.provider import litellm_module as _litellm
 
     lm = _litellm()
     n = lm.token_counter(model=model, messages=messages)
@@ -30,7 +30,7 @@ def estimate_prompt_tokens(model: str, messages: list[dict], schema: dict | None
 
 
 def estimate_cost(model: str, tokens_in: float, tokens_out: float) -> float | None:
-    from audit.engine.provider import _litellm
+    from audit.engine.provider import litellm_module as _litellm
 
     try:
         cin, cout = _litellm().cost_per_token(model=model, prompt_tokens=int(round(tokens_in)),

@@ -35,12 +35,11 @@ from pydantic import BaseModel
 
 from audit.engine.cache import ResultCache, cache_key_of_json, canonical_json
 from audit.engine.config import JudgeSpec
-from audit.engine.provider import Attempt, attempt, record_for
+from audit.engine.provider import RETRY_AFTER_CAP_S, Attempt, attempt, record_for
 from audit.engine.schemas import schema_of
 from audit.errors import JudgeUnavailable
 
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.5, 30.0
-RETRY_AFTER_CAP_S = 300.0  # a Retry-After longer than this is capped (and reported in the error)
 POOL_MIN_CALLS = 100  # below this many uncached remote calls, worker processes are not worth starting
 PREFETCH = 1  # with worker processes: calls queued at the workers, per call in flight
 MAX_WORKERS, CALLS_PER_WORKER = 4, 8

@@ -242,7 +242,7 @@ def host_main(fds: list[int], cache_dir: str, cache_enabled: bool) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's decision
-    from audit.engine.provider import _instructor_client, _litellm
+    from audit.engine.provider import instructor_client as _instructor_client, litellm_module as _litellm
 
     lm = _litellm()
     _instructor_client("json_schema")
@@ -339,7 +339,7 @@ def _serve_fd(fd: int, cache_dir: str, cache_enabled: bool) -> None:
 async def _serve(conn, cache) -> None:
     import time
 
-    from audit.engine.judge import RETRY_AFTER_CAP_S
+    from audit.engine.provider import RETRY_AFTER_CAP_S
     from audit.engine.provider import Attempt, attempt, record_for
 
     loop = asyncio.get_running_loop()

@@ -27,7 +27,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from audit.engine.config import JudgeSpec
+from audit.errors import JudgeUnavailable
 
+RETRY_AFTER_CAP_S = 300.0  # a Retry-After longer than this is capped (and reported in the error)
 VALIDATION_RETRIES = 2  # instructor re-asks after an invalid answer (so up to 3 requests per attempt)
 
 
@@ -42,7 +44,7 @@ def offline_env() -> None:
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
 
-def _litellm():
+def litellm_module():
     """Import litellm once, offline: no price-map download, no telemetry, no own retries, quiet."""
     global _LITELLM
     if _LITELLM is None:
@@ -66,7 +68,7 @@ def _litellm():
 
 
 def missing_keys(model: str) -> list[str]:
-    env = _litellm().validate_environment(model=model)
+    env = litellm_module().validate_environment(model=model)
     return list(env.get("missing_keys") or [])
 
 
@@ -121,10 +123,10 @@ def _lighten_instructor() -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _instructor_client(mode: str):
+def instructor_client(mode: str):
     import instructor
 
-    lm = _litellm()
+    lm = litellm_module()
     _lighten_instructor()
     modes = {"json_schema": instructor.Mode.JSON_SCHEMA, "json": instructor.Mode.JSON, "tools": instructor.Mode.TOOLS}
     return instructor.from_litellm(lm.acompletion, mode=modes[mode])
@@ -225,7 +227,7 @@ FATAL_STATUS = {401, 403, 404}
 def classify(exc: BaseException) -> str:
     """``retry`` (transient), ``fatal`` (judge unusable), ``rejected`` (this request refused) or
     ``invalid`` (output failed validation)."""
-    lm = _litellm()
+    lm = litellm_module()
     inner = _provider_error(exc)
     if inner is None:
         return "invalid"  # instructor gave up re-asking: validation / JSON errors only
@@ -257,7 +259,7 @@ def price(model: str, tokens_in: int | None, tokens_out: int | None) -> float | 
     if tokens_in is None or tokens_out is None or model in _UNPRICED:
         return None
     try:
-        cin, cout = _litellm().cost_per_token(model=model, prompt_tokens=int(tokens_in), completion_tokens=int(tokens_out))
+        cin, cout = litellm_module().cost_per_token(model=model, prompt_tokens=int(tokens_in), completion_tokens=int(tokens_out))
     except Exception:  # noqa: BLE001 - not in the price map
         _UNPRICED.add(model)
         return None
@@ -267,7 +269,7 @@ def price(model: str, tokens_in: int | None, tokens_out: int | None) -> float | 
 async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None,
                   api_key: str | None = None) -> Attempt:
     """One attempt at a call: one request, plus instructor's re-asks when the output is invalid."""
-    lm = _litellm()
+    lm = litellm_module()
     kwargs: dict[str, Any] = dict(spec.params)
     if spec.api_base:
         kwargs["api_base"] = spec.api_base
@@ -282,7 +284,7 @@ async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[Ba
             completion = await lm.acompletion(model=spec.model, messages=messages, **kwargs)
             value = {"text": completion.choices[0].message.content or ""}
         else:
-            obj, completion = await _instructor_client(spec.mode).chat.completions.create_with_completion(
+            obj, completion = await instructor_client(spec.mode).chat.completions.create_with_completion(
                 model=spec.model, messages=messages, response_model=response_model,
                 max_retries=VALIDATION_RETRIES, **kwargs)
             value = obj.model_dump()
@@ -305,3 +307,24 @@ def record_for(spec: JudgeSpec, a: Attempt, attempts: int = 1) -> dict:
     """What the cache keeps for a validated result."""
     return {"value": a.value, "latency_s": a.latency_s, "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
             "cost_usd": a.cost_usd, "model": spec.model, "at": time.time()}
+
+
+def check_credentials(spec: JudgeSpec) -> None:
+    """Fail before any spending when a judge's API key is not set."""
+    if spec.is_local:
+        from audit.engine.local import check_available
+
+        check_available(spec.model.split("/", 1)[1])  # raises JudgeUnavailable if it cannot run
+        return
+    if spec.api_key_env:
+        if not os.environ.get(spec.api_key_env):
+            raise JudgeUnavailable(
+                f"judge {spec.name!r} ({spec.model}) needs an API key: set {spec.api_key_env} "
+                f"(or choose another judge; `judge-audit judges` lists them)"
+            )
+        return
+    if spec.api_base:
+        return  # a self-hosted endpoint may need no key
+    missing = missing_keys(spec.model)
+    if missing:
+        raise JudgeUnavailable(f"judge {spec.name!r} ({spec.model}) needs an API key: set {', '.join(missing)}")

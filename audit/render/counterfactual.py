@@ -15,33 +15,15 @@ Wiring into report.html (report.py / report.html.j2)::
 
 from __future__ import annotations
 
-from functools import lru_cache
 
-import jinja2
-
-from audit.data.assets import asset_dir
-
-
-@lru_cache(maxsize=None)
-def _env() -> jinja2.Environment:
-    root = asset_dir("reports")
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text(encoding="utf-8")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
+from audit.render.html import render_page
+from audit.text.fmt import estimate_text, p_text
 
 
 def _est(est: dict | None) -> dict:
     est = est or {}
-    if est.get("estimate") is None:
-        text = "–"
-    else:
-        text = f"{est['estimate']:+.2f}"
-        if est.get("ci"):
-            text += " [" + ", ".join(f"{v:+.2f}" for v in est["ci"]) + "]"
     p = est.get("p_value")
-    return {"text": text, "p": "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
+    return {"text": estimate_text(est, signed=True, missing="–"), "p": "–" if p is None else p_text(p, style="bare"),
             "n": est.get("n", 0), "method": est.get("method", ""), "reason": est.get("reason") or ""}
 
 
@@ -102,9 +84,9 @@ def counterfactual_context(section: dict) -> dict:
 
 def render_counterfactual_section(section: dict) -> str:
     """The ``<section>`` alone (HTML, escaped), for a page that has its own head and styles."""
-    return _env().get_template("counterfactual.html.j2").render(cf=counterfactual_context(section), standalone=False)
+    return render_page("counterfactual.html.j2", cf=counterfactual_context(section), standalone=False)
 
 
 def render_counterfactual_html(section: dict) -> str:
     """counterfactual.html: a whole page around the section."""
-    return _env().get_template("counterfactual.html.j2").render(cf=counterfactual_context(section), standalone=True)
+    return render_page("counterfactual.html.j2", cf=counterfactual_context(section), standalone=True)

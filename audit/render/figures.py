@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from audit.text.fmt import is_finite, num
+
 HUMAN_COLOR = "#3b4252"
 HUMAN_LABEL = "people"
 # Okabe & Ito (2008) colour-blind-safe colours, without black (too close to humans) and yellow (too light)
@@ -106,8 +108,7 @@ def _svg(draw: Callable, height: float, width: float = WIDTH, *, left: float = 0
     return buf.getvalue()
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+_finite = is_finite
 
 
 def _ok(est: dict | None) -> bool:
@@ -122,7 +123,7 @@ def _ci(est: dict) -> tuple[float, float]:
 
 
 def _fmt(x: float, signed: bool = True) -> str:
-    return (f"{x:+.2f}" if signed else f"{x:.2f}").replace("-", "\u2212")
+    return num(x, 2, signed, minus=True)
 
 
 def _forest_text(est: dict, signed: bool) -> str:
@@ -243,54 +244,36 @@ def agreement_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, all_rows, signed=False))
 
 
-def generator_means(per_generator, *, n_reps: int = 2000, seed: int = 0):
-    """Mean rating per (generator, rater) with a 95% cluster-bootstrap percentile interval.
-
-    ``per_generator``: one row per (item, rater) with ``generator``, ``rater``, ``rating`` and
-    ``cluster`` (the item's user, else its id). The resamples are the run's
-    (:class:`audit.stats.bootstrap.ClusterBootstrap` over every item's cluster with the run's seed and
-    number of resamples), so the intervals are built like every other CI of the audit: the mean
-    of each group is the ratio of resampled sums (Davison & Hinkley 1997, sec. 3.8).
-    Returns a DataFrame: generator, rater, mean, lo, hi, n.
-    """
-    import numpy as np
+def generator_means(results: dict, colors: dict[str, str]):
+    """The table the generator figure draws, read from results.json (``generators.G.mean_rating``):
+    one row per (generator, rater) with mean, lo, hi and n; None when results.json has none."""
     import pandas as pd
-    from scipy import sparse
 
-    from audit.stats.bootstrap import ClusterBootstrap, percentile_ci, ratio
-
-    df = per_generator.dropna(subset=["rating"]).reset_index(drop=True)
-    cols = ["generator", "rater", "mean", "lo", "hi", "n"]
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    boot = ClusterBootstrap(df["cluster"], n_reps=n_reps, seed=seed)
-    groups = df.groupby(["generator", "rater"], sort=False).ngroup().to_numpy()
-    keys = df.drop_duplicates(["generator", "rater"])[["generator", "rater"]].to_numpy()
-    g = int(groups.max()) + 1
-    rows = np.arange(len(df))
-    vals = sparse.csr_matrix((np.concatenate([df["rating"].to_numpy(float), np.ones(len(df))]),
-                              (np.concatenate([rows, rows]), np.concatenate([groups, groups + g]))),
-                             shape=(len(df), 2 * g))
-    reps = boot.resample(boot.cluster_sums(vals, df["cluster"]).toarray())
-    sums = np.bincount(groups, weights=df["rating"].to_numpy(float), minlength=g)
-    counts = np.bincount(groups, minlength=g)
-    out = []
-    for k, (gen, rater) in enumerate(keys):
-        lo, hi, _ = percentile_ci(ratio(reps[:, k], reps[:, g + k]))
-        out.append((gen, rater, sums[k] / counts[k], lo, hi, int(counts[k])))
-    return pd.DataFrame(out, columns=cols)
+    hl = human_label(colors)
+    rows = []
+    for gen, g in (results.get("generators") or {}).items():
+        mr = g.get("mean_rating")
+        if not isinstance(mr, dict):
+            return None
+        for rater, est in [(hl, mr.get("humans")), *((n, e) for n, e in (mr.get("judges") or {}).items() if n in colors)]:
+            if _ok(est):
+                lo, hi = (est["ci"] if est.get("ci") else (None, None))
+                rows.append((gen, rater, float(est["estimate"]), lo, hi, int(est.get("n") or 0)))
+    return pd.DataFrame(rows, columns=["generator", "rater", "mean", "lo", "hi", "n"])
 
 
-def generator_figure(means, colors: dict[str, str]) -> FigureOut:
-    """Mean preference per generator, people and each judge side by side.
-
-    ``means``: the output of :func:`generator_means` (rater = ``human_label(colors)`` or a judge).
-    """
+def generator_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    """Mean preference per generator, people and each judge side by side (``generators.G.mean_rating``
+    of results.json: estimates and CIs computed by :func:`audit.stats.measure.group_means`)."""
     key, title = "generators", "Mean preference per generator"
     caption = ("Mean rating of each generator's personalized answers (1 = generic much better, 3 = no difference, "
                "5 = personalized much better), people first, then each judge, with 95% cluster-bootstrap CIs. "
                "Below the dashed line, people (or a judge) prefer the generic answer.")
-    if means is None or means.empty:
+    means = generator_means(results, colors)
+    if means is None:
+        return FigureOut(key, title, caption, "", reason="not in this results.json (made by an older version): "
+                                                          "re-run `judge-audit run` (cached judgments cost nothing)")
+    if means.empty:
         return FigureOut(key, title, caption, "", reason="no ratings")
     hl = human_label(colors)
     present = set(means["rater"])
@@ -452,11 +435,26 @@ def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     return FigureOut(key, title, caption, alt, svg=_svg(draw, height, width))
 
 
-def distribution_figure(shares, colors: dict[str, str]) -> FigureOut:
+def rating_shares(results: dict, colors: dict[str, str]):
+    """DataFrame indexed by rater (``human_label(colors)`` first, then judges) with columns 1..5 holding
+    the share of that rater's single ratings at each value, and ``n`` (``humans.rating_shares`` and
+    ``judges.J.rating_shares`` of results.json); None when results.json has none."""
+    import pandas as pd
+
+    humans = (results.get("humans") or {}).get("rating_shares")
+    judges = {n: (results.get("judges") or {}).get(n, {}).get("rating_shares") for n in colors}
+    if humans is None and not any(judges.values()):
+        return None
+    rows = [(human_label(colors), humans)] + [(n, s) for n, s in judges.items() if s]
+    table = [{"rater": r, **{k: float(s.get(str(k), 0.0)) for k in range(1, 6)}, "n": int(s.get("n", 0))}
+             for r, s in rows if s is not None]
+    return pd.DataFrame(table).set_index("rater")
+
+
+def distribution_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     """Rating distribution of each judge (bars) over people's (grey outline), one block per judge.
 
-    ``shares``: DataFrame indexed by rater (``human_label(colors)`` first, then judges) with columns
-    1..5 holding the share of that rater's ratings at each value, and a column ``n``. Blocks sit
+    The shares come from results.json (:func:`rating_shares`). Blocks sit
     side by side in one axes per row of up to :data:`BLOCKS_PER_ROW` judges (one axes draws much
     faster than a grid of small ones).
     """
@@ -465,7 +463,11 @@ def distribution_figure(shares, colors: dict[str, str]) -> FigureOut:
                "every single judgment of the judge (bars) over every single human rating (grey outline). A judge "
                "piled on one value gives little information.")
     hl = human_label(colors)
-    judges = [r for r in shares.index if r != hl] if shares is not None else []
+    shares = rating_shares(results, colors)
+    if shares is None:
+        return FigureOut(key, title, caption, "", reason="not in this results.json (made by an older version): "
+                                                          "re-run `judge-audit run` (cached judgments cost nothing)")
+    judges = [r for r in shares.index if r != hl]
     if not judges:
         return FigureOut(key, title, caption, "", reason="no ratings")
     has_h = hl in shares.index and shares.loc[hl, "n"] > 0

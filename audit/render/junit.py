@@ -15,6 +15,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from audit.text.fmt import num
+
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -23,7 +25,7 @@ def _clean(text: object) -> str:
 
 
 def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:+.4f}"
+    return num(x, 4, signed=True)
 
 
 def _case_text(c: dict) -> str:

@@ -9,6 +9,8 @@ from the user's data (judge names, warnings, paths) is escaped, so a judge named
 
 from __future__ import annotations
 
+from audit.text.fmt import ci_text, estimate_text, num
+
 _MD_SPECIAL = "\\`*_[]|#~"
 
 
@@ -21,9 +23,7 @@ def escape(text: object) -> str:
 
 
 def _num(x, signed: bool = True, digits: int = 2) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+.{digits}f}".replace("-", "−") if signed else f"{x:.{digits}f}"
+    return num(x, digits, signed, minus=signed)
 
 
 def estimate_cell(est: dict | None, signed: bool = True) -> str:
@@ -31,11 +31,7 @@ def estimate_cell(est: dict | None, signed: bool = True) -> str:
     if not isinstance(est, dict) or est.get("estimate") is None:
         reason = (est or {}).get("reason") if isinstance(est, dict) else None
         return "n/a" + (f" ({escape(reason)})" if reason else "")
-    out = _num(est["estimate"], signed)
-    ci = est.get("ci")
-    if ci and None not in ci:
-        out += " [" + ", ".join(_num(v, signed) for v in ci) + "]"
-    return out
+    return estimate_text(est, signed=signed, minus=signed)
 
 
 def results_markdown(results: dict, *, level: int = 3) -> str:
@@ -99,7 +95,7 @@ def checks_markdown(report: dict, *, level: int = 3) -> str:
             est, ci, limit = str(int(c.get("estimate") or 0)), "—", f"≥ {int(c['limit'])}"
         else:
             est = _num(c.get("estimate"))
-            ci = "[" + ", ".join(_num(v) for v in c["ci"]) + "]" if c.get("ci") else "no CI"
+            ci = ci_text(c["ci"], signed=True, minus=True) if c.get("ci") else "no CI"
             comp = "≤" if c.get("comparison") == "<=" else "≥"
             limit = escape(f"{_TESTED.get(c.get('tested'), '')} {comp} {c['limit']:g}")
         bound = "—" if c.get("bound") is None or c.get("name") == "min_items" else _num(c["bound"])

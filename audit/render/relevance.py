@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import base64
 import io
-from functools import lru_cache
-from importlib import resources
 
-import jinja2
 import numpy as np
 
 from audit.data.relevance import RelevanceDataset, RelevanceJudgment
 from audit.audits.relevance import pair_frame
-
-
-@lru_cache(maxsize=None)
-def _env() -> jinja2.Environment:
-    root = resources.files("audit._reports")
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text(encoding="utf-8")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["plain"] = lambda x, d=2: "–" if x is None else f"{x:.{d}f}"
-    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
-    return env
+from audit.render.html import render_page
+from audit.text.fmt import estimate_text
 
 
 def _ci(est: dict | None, d: int = 2, pct: bool = False) -> str:
-    if not est or est.get("estimate") is None:
-        return "–"
-
-    def f(x):
-        return f"{100 * x:.{max(d - 1, 0)}f}%" if pct else f"{x:.{d}f}"
-
-    text = f(est["estimate"])
-    if est.get("ci"):
-        text += f" [{f(est['ci'][0])}, {f(est['ci'][1])}]"
-    return text
+    return estimate_text(est, digits=max(d - 1, 0) if pct else d, percent=pct, missing="–")
 
 
 def _png(fig) -> str:
@@ -167,7 +144,7 @@ def disagreements(section: dict, judgments: list[RelevanceJudgment], dataset: Re
 
 def render_relevance_html(section: dict, judgments: list[RelevanceJudgment], dataset: RelevanceDataset) -> str:
     failed = [j for j in judgments if j.status == "failed"]
-    return _env().get_template("relevance.html.j2").render(
+    return render_page("relevance.html.j2", 
         r=section, ci=_ci, kappa_png=kappa_heatmap(section), prf_png=prf_figure(section),
         selection_png=selection_figure(section), disagreements=disagreements(section, judgments, dataset),
         n_failed=len(failed),

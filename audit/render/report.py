@@ -17,74 +17,32 @@ Only results.json, judgments.csv and items.jsonl are needed: no model is ever ca
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import math
-from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace as NS  # attribute access: Jinja reads these without a failed getattr
 
-import jinja2
 from markupsafe import Markup
 
-from audit.data.assets import asset_dir
+from audit.render.html import asset, csp_hash, render_page
+from audit.text.fmt import is_finite, num, p_text
 from audit.data.items import MentionFlag
 from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
 from audit.data.items import SCALE, Dataset
 from audit.stats.tables import judge_item_ratings
 
-MINUS = "\u2212"
 LONG_ANSWER = 900  # characters: longer answers are folded (first lines shown, the rest behind "show all")
 LONG_RATIONALE = 360
-
-
-@lru_cache(maxsize=None)
-def _env() -> jinja2.Environment:
-    root = asset_dir("reports")
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: root.joinpath(name).read_text(encoding="utf-8")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = lambda x, d=2: "–" if x is None else _num(x, d)
-    env.filters["plain"] = lambda x, d=2: "–" if x is None else f"{x:.{d}f}"
-    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
-    env.filters["rating"] = _rating_text
-    return env
-
-
-@lru_cache(maxsize=None)
-def _asset(name: str) -> str:
-    return asset_dir("reports").joinpath(name).read_text(encoding="utf-8")
 
 
 # --- number formatting (presentation only: the numbers are rounded here, never before) ----------
 
 def _num(x: float, digits: int = 2, signed: bool = True) -> str:
-    s = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-    return s.replace("-", MINUS)
+    return num(x, digits, signed, minus=True)
 
 
 def _pct_text(x: float) -> str:
-    return f"{100 * x:.1f}".removesuffix(".0") + "%"
-
-
-def _rating_text(x) -> str:
-    if x is None:
-        return "–"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}".rstrip("0")
-
-
-def _p_text(p: float | None) -> str | None:
-    if p is None:
-        return None
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return num(x, 1, percent=True).replace(".0%", "%")
 
 
 def fmt_estimate(est, *, signed: bool = True, pct: bool = False, missing: str = "not measured") -> dict:
@@ -94,7 +52,7 @@ def fmt_estimate(est, *, signed: bool = True, pct: bool = False, missing: str = 
     ``p_value_holm``, ``n``, ``method``, ``reason``) or None. ``p`` prefers the Holm-adjusted
     p-value, and says so.
     """
-    if not isinstance(est, dict) or not _finite(est.get("estimate")):
+    if not isinstance(est, dict) or not is_finite(est.get("estimate")):
         reason = est.get("reason") if isinstance(est, dict) else None
         return {"text": None, "ci": None, "p": None, "title": (est or {}).get("method", "") if isinstance(est, dict) else "",
                 "missing": reason or missing}
@@ -103,26 +61,26 @@ def fmt_estimate(est, *, signed: bool = True, pct: bool = False, missing: str = 
         return _pct_text(x) if pct else _num(x, signed=signed)
 
     ci = est.get("ci")
-    ci_text = f"[{f(ci[0])}, {f(ci[1])}]" if ci and _finite(ci[0]) and _finite(ci[1]) else "no CI"
-    p_text = None
-    if _finite(est.get("p_value_holm")):
-        p_text = _p_text(est["p_value_holm"]) + " (Holm)"
-    elif _finite(est.get("p_value")):
-        p_text = _p_text(est["p_value"])
+    ci_text = f"[{f(ci[0])}, {f(ci[1])}]" if ci and is_finite(ci[0]) and is_finite(ci[1]) else "no CI"
+    shown_p = None
+    if is_finite(est.get("p_value_holm")):
+        shown_p = p_text(est["p_value_holm"], style="spaced") + " (Holm)"
+    elif is_finite(est.get("p_value")):
+        shown_p = p_text(est["p_value"], style="spaced")
     title = est.get("method", "")
     if est.get("n") is not None:
         title = f"n = {est['n']}. {title}"
-    if _finite(est.get("p_value")) and _finite(est.get("p_value_holm")):
+    if is_finite(est.get("p_value")) and is_finite(est.get("p_value_holm")):
         title += f" Unadjusted p = {est['p_value']:.3g}; Holm-adjusted ({est.get('holm_family', 'across judges')})."
-    return {"text": f(est["estimate"]), "ci": ci_text, "p": p_text, "title": title, "missing": None}
+    return {"text": f(est["estimate"]), "ci": ci_text, "p": shown_p, "title": title, "missing": None}
 
 
 def _excludes_zero(est, ref: float = 0.0) -> int:
     """+1 when the 95% CI lies above ``ref``, -1 below, 0 otherwise (or when unknown)."""
-    if not isinstance(est, dict) or not _finite(est.get("estimate")) or not est.get("ci"):
+    if not isinstance(est, dict) or not is_finite(est.get("estimate")) or not est.get("ci"):
         return 0
     lo, hi = est["ci"]
-    if not (_finite(lo) and _finite(hi)):
+    if not (is_finite(lo) and is_finite(hi)):
         return 0
     return 1 if lo > ref else -1 if hi < ref else 0
 
@@ -504,55 +462,17 @@ def _json_default(x):
 
 # --- figures -----------------------------------------------------------------------------------
 
-def figure_frames(dataset: Dataset, judgments: list[Judgment], judges: list[str]):
-    """(per_generator, shares): the descriptive tables the generator and distribution figures draw.
-
-    per_generator: one row per (item, rater) -- the item's mean human rating (rater
-    ``human_label(judges)``) or the judge's item rating, with the item's generator and cluster; shares: per rater, the share of single ratings at each value 1..5 and n.
-    """
-    import pandas as pd
-
-    from audit.render.figures import human_label
-
-    people = human_label(judges)
-    gen = {it.id: (it.generator, it.cluster) for it in dataset.items}
-    rows = [(it.generator, people, it.mean_human, it.cluster) for it in dataset.items if it.mean_human is not None]
-    means = judge_item_means(judgments)
-    for item_id, per in means.items():
-        if item_id in gen:
-            rows.extend((*gen[item_id][:1], name, r, gen[item_id][1]) for name, r in per.items() if name in judges)
-    per_generator = pd.DataFrame(rows, columns=["generator", "rater", "rating", "cluster"])
-
-    singles: dict[str, list[int]] = {people: [r.rating for it in dataset.items for r in it.human_ratings]}
-    for j in judgments:
-        if j.status in ("ok", "imported") and j.rating is not None and j.judge in judges:
-            singles.setdefault(j.judge, []).append(int(round(j.rating)))
-    table = []
-    for rater in [people] + [n for n in judges if n in singles]:
-        vals = singles[rater]
-        n = len(vals)
-        table.append({"rater": rater, **{k: (sum(1 for v in vals if v == k) / n if n else 0.0) for k in range(1, 6)},
-                      "n": n})
-    shares = pd.DataFrame(table).set_index("rater")
-    return per_generator, shares
-
-
 def figures(results: dict, dataset: Dataset, judgments: list[Judgment], colors: dict[str, str]) -> list[dict]:
     from audit.render import figures as F
 
-    judges = list(colors)
-    per_generator, shares = figure_frames(dataset, judgments, judges)
-    boot = results.get("bootstrap") or {}
-    seed = boot.get("seed", (results.get("audit_card") or {}).get("seed", 0)) or 0
-    means = F.generator_means(per_generator, n_reps=int(boot.get("n_resamples") or 2000), seed=int(seed))
     outs = [
         F.inflation_figure(results, colors),
         F.mention_figure(results, colors),
         F.agreement_figure(results, colors),
-        F.generator_figure(means, colors),
+        F.generator_figure(results, colors),
         F.habit_figure(results, colors),
         F.kappa_figure(results, colors),
-        F.distribution_figure(shares, colors),
+        F.distribution_figure(results, colors),
     ]
     return [{"key": f.key, "title": f.title, "caption": f.caption, "alt": f.alt, "reason": f.reason,
              "src": None if f.svg is None else "data:image/svg+xml;base64," + base64.b64encode(f.svg.encode()).decode("ascii")}
@@ -560,10 +480,6 @@ def figures(results: dict, dataset: Dataset, judgments: list[Judgment], colors: 
 
 
 # --- the page ----------------------------------------------------------------------------------
-
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
-
 
 def counterfactual_section(results: dict) -> tuple[Markup | None, list[str]]:
     """The counterfactual mention test (``judge-audit counterfactual`` merges its section into
@@ -582,7 +498,7 @@ def counterfactual_section(results: dict) -> tuple[Markup | None, list[str]]:
 
 def page_css(colors: dict[str, str]) -> str:
     """report.css plus one class per judge colour (``.jc-<i>``) -- no inline style attributes anywhere."""
-    lines = [_asset("report.css"), ".hc { --jc: #3b4252; }"]
+    lines = [asset("report.css"), ".hc { --jc: #3b4252; }"]
     lines += [f".jc-{i} {{ --jc: {c}; }}" for i, c in enumerate(colors.values())]
     # with a judge chosen in the drill-down, the other judges' rows and chips fade
     lines += [f'#items-list[data-judge="{i}"] .jr:not(.jc-{i}), #items-list[data-judge="{i}"] .rt[class*="jc-"]:not(.jc-{i}) '
@@ -599,11 +515,11 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
     colors = judge_colors(judges)
     items, data = item_views(dataset, judgments, flags, judges)
     css = page_css(colors)
-    js = _asset("report.js")
+    js = asset("report.js")
     card = results.get("audit_card") or {}
     hb = results.get("habit_bias") or {}
     cf_html, cf_styles = counterfactual_section(results)
-    style_src = " ".join(_csp_hash(t) for t in [css, *cf_styles])
+    style_src = " ".join(csp_hash(t) for t in [css, *cf_styles])
     return {
         "r": results, "scale": SCALE, "judges": [{"name": n, "idx": i, "color": colors[n]} for i, n in enumerate(judges)],
         "verdict": verdict_rows(results), "humans": humans_row(results), "agreement": agreement_table(results),
@@ -614,7 +530,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
         "items": items, "n_items": len(items), "multi_sample": any(j.sample for j in judgments), "n_mention": sum(1 for it in items if it.mention),
         "data_json": Markup(json_for_script({"judges": judges, "items": data})),
         "css": Markup(css), "js": Markup(js),
-        "csp": Markup(f"default-src 'none'; img-src data:; style-src {style_src}; script-src {_csp_hash(js)}; "
+        "csp": Markup(f"default-src 'none'; img-src data:; style-src {style_src}; script-src {csp_hash(js)}; "
                       "base-uri 'none'; form-action 'none'"),
         "counterfactual": cf_html,
         "methods": method_rows(results), "card": card_rows(card), "bootstrap": results.get("bootstrap") or {},
@@ -625,7 +541,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
 
 
 def render_html(results: dict, judgments: list[Judgment], dataset: Dataset, flags: dict[str, MentionFlag]) -> str:
-    return _env().get_template("report.html.j2").render(**report_context(results, judgments, dataset, flags))
+    return render_page("report.html.j2", **report_context(results, judgments, dataset, flags))
 
 
 # --- judge-audit report --from ------------------------------------------------------------------

@@ -33,7 +33,7 @@ from scipy import sparse
 from audit.stats.agreement import (alpha_from_coincidences, kappa_from_tables, kendall_from_tables, mean_kappa_by_group,
                         spearman_from_tables, unit_coincidences)
 from audit.stats.bootstrap import ClusterBootstrap
-from audit.stats.measure import Estimate, _f, bootstrap_estimate, unrounded_pingouin
+from audit.stats.estimate import Estimate, finite, bootstrap_estimate, unrounded_pingouin
 
 SCALE = (1, 2, 3, 4, 5)
 MIDPOINT = 3.0
@@ -552,8 +552,8 @@ def icc_forms(res: pd.DataFrame) -> dict:
     out = {}
     for _, row in res.iterrows():
         name = _ICC_NAMES.get(str(row["Type"]), str(row["Type"]))
-        out[name] = {"icc": _f(row["ICC"]), "ci": [_f(v) for v in row[cicol]], "p_value": _f(row[pcol]),
-                     "F": _f(row["F"]), "df1": _f(row["df1"]), "df2": _f(row["df2"]),
+        out[name] = {"icc": finite(row["ICC"]), "ci": [finite(v) for v in row[cicol]], "p_value": finite(row[pcol]),
+                     "F": finite(row["F"]), "df1": finite(row["df1"]), "df2": finite(row["df2"]),
                      "description": _ICC_DESCRIPTION.get(name, "")}
     return out
 
@@ -590,7 +590,7 @@ def kappa_matrix(d: _Data, boot: ClusterBootstrap) -> dict:
     mat = [[1.0 if i == k else None for k in range(len(raters))] for i in range(len(raters))]
     nmat = [[int(has[:, i].sum()) if i == k else 0 for k in range(len(raters))] for i in range(len(raters))]
     for (i, k), c, pt in zip(pairs, comps, points):
-        mat[i][k] = mat[k][i] = _f(pt["kappa_quadratic"])
+        mat[i][k] = mat[k][i] = finite(pt["kappa_quadratic"])
         nmat[i][k] = nmat[k][i] = c.n
     out["kappa_matrix"] = mat
     out["n_items"] = nmat

@@ -51,7 +51,8 @@ import pandas as pd
 from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
 from audit.stats.cost import cost_summary
 from audit.text.fmt import ci_pct, pct
-from audit.stats.measure import CONFIDENCE, Estimate
+from audit.stats.bootstrap import CONFIDENCE
+from audit.stats.estimate import Estimate
 
 FLIP_WARN = 0.20  # warn when the flip rate is at least this
 SLOT_WARN = 0.10  # warn when |slot-A share - 0.5| is at least this and its CI excludes 0.5
@@ -202,7 +203,7 @@ def self_consistency(rows: list[Judgment], clusters: Mapping[str, str] | None = 
     else:
         import pingouin as pg
 
-        from audit.stats.measure import unrounded_pingouin
+        from audit.stats.estimate import unrounded_pingouin
 
         with unrounded_pingouin(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pingouin's own RuntimeWarning/deprecation chatter

@@ -32,8 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from audit.stats.bootstrap import ClusterBootstrap, percentile_ci, wald_p_value
-from audit.stats.measure import (Estimate, _ci_text, _col, _f, bootstrap_estimate, group_difference_replicates,
-                      mean_replicates, resolve_bootstrap, unrounded_pingouin)
+from audit.stats.estimate import Estimate, bootstrap_method, pingouin_value, finite, bootstrap_estimate, group_difference_replicates, mean_replicates, resolve_bootstrap, unrounded_pingouin
 
 EFFECT_WHAT = {
     "ablation": "causal mention effect by ablation: mean over items of rating(original, with the mention) "
@@ -50,7 +49,7 @@ def _wilcoxon(d: np.ndarray) -> float | None:
     nz = d[d != 0]
     if len(nz) == 0:
         return None
-    return _f(wilcoxon(nz, zero_method="wilcox", alternative="two-sided").pvalue)
+    return finite(wilcoxon(nz, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
 def causal_effect(with_mention: Sequence[float], without_mention: Sequence[float], *, kind: str,
@@ -92,12 +91,12 @@ def causal_effect(with_mention: Sequence[float], without_mention: Sequence[float
                                   reason="fewer than 2 pairs: no interval")
     reps = mean_replicates(d, boot, labels)
     if np.ptp(d) == 0:
-        return Estimate(est, est, est, None, n, f"{what}; {_ci_text(boot)}",
+        return Estimate(est, est, est, None, n, f"{what}; {bootstrap_method(boot)}",
                         {"n_clusters": len(set(labels)), **extra}, "all differences are identical: no test")
 
     def classical() -> float | None:
         with unrounded_pingouin():
-            return _col(pg.ttest(a, b, paired=True), "p_val", "p-val")
+            return pingouin_value(pg.ttest(a, b, paired=True), "p_val", "p-val")
 
     return bootstrap_estimate(est, reps, boot=boot, labels=labels, n=n, what=what, test=test,
                               classical_p=classical, extra=extra)
@@ -118,7 +117,7 @@ def observational_minus_causal(ratings: Sequence[float], mention: Sequence[bool]
     d = np.asarray(with_mention, float) - np.asarray(without_mention, float)
     labels, pair_labels = [str(c) for c in clusters], [str(c) for c in pair_clusters]
     what = (f"judge's observational mention delta (original answers) - its causal mention effect by {kind}; "
-            f"{_ci_text(boot)} over both terms jointly")
+            f"{bootstrap_method(boot)} over both terms jointly")
     if len(d) == 0 or m.all() or not m.any():
         return Estimate(None, n=len(d), method=what, reason="needs items with and without a mention and rated pairs")
     est = float(r[m].mean() - r[~m].mean() - d.mean())
@@ -127,5 +126,5 @@ def observational_minus_causal(ratings: Sequence[float], mention: Sequence[bool]
     n_clusters = len(set(labels) | set(pair_labels))
     p = wald_p_value(est, reps, n_clusters - 1)
     method = what + f"; p: Wald test, estimate / cluster-bootstrap SE against t with {n_clusters - 1} df"
-    return Estimate(_f(est), _f(lo), _f(hi), p, len(d), method, {"n_clusters": n_clusters, "n_boot_valid": n_valid},
+    return Estimate(finite(est), finite(lo), finite(hi), p, len(d), method, {"n_clusters": n_clusters, "n_boot_valid": n_valid},
                     None if lo is not None else "too few resamples with a defined value: no interval")

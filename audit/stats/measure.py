@@ -14,209 +14,21 @@ Scale: 1 = generic much better ... 3 = no difference ... 5 = personalized much b
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap, percentile_ci, ratio, wald_p_value
+from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap, percentile_ci, ratio
+from audit.stats.estimate import (Estimate, bootstrap_estimate, bootstrap_method, finite, group_difference_replicates,
+                                 mean_replicates, pingouin_value, resolve_bootstrap)
 
-CONFIDENCE = 0.95
 EXACT_PERMUTATION_MAX_MODELS = 8  # up to 8! = 40320 orderings: enumerate them all
 PERMUTATION_RESAMPLES = 9999
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its 95% confidence interval, p-value, sample size and method."""
-
-    estimate: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    n: int = 0
-    method: str = ""
-    extra: dict = field(default_factory=dict)
-    reason: str | None = None  # why the estimate (or its CI) is missing
-
-    def to_dict(self) -> dict:
-        d = {"estimate": self.estimate, "p_value": self.p_value, "n": self.n, "method": self.method,
-             "reason": self.reason, "ci": None if self.ci_low is None else [self.ci_low, self.ci_high]}
-        d.update(copy.deepcopy(self.extra))
-        if d["reason"] is None:
-            del d["reason"]
-        return d
-
-
-def _f(x) -> float | None:
-    """A float, or None for NaN/inf (JSON has no NaN)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-@contextlib.contextmanager
-def unrounded_pingouin() -> Iterator[None]:
-    """pingouin rounds its ``CI95`` columns to 2 decimals by default (``pingouin.options``);
-    switch that off for the duration (no rounding before presentation)."""
-    import pingouin as pg
-
-    saved = dict(pg.options)
-    pg.options["round"] = None
-    for key in [k for k in pg.options if k.startswith("round.")]:
-        pg.options[key] = None
-    try:
-        yield
-    finally:
-        pg.options.clear()
-        pg.options.update(saved)
-
-
-# --- textbook estimators (no clusters) -------------------------------------------------------
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float], *, method_label: str = "") -> Estimate:
-    """Mean of ``a - b`` over paired observations, with a paired t-test (pingouin.ttest, paired=True).
-
-    The CI is the t-interval of the mean difference: mean(d) +/- t(0.975, n-1) * sd(d)/sqrt(n).
-    """
-    import pingouin as pg
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n = len(a)
-    method = method_label or "paired t-test (pingouin.ttest, paired=True); CI = t-interval of the mean difference"
-    if n == 0:
-        return Estimate(None, n=0, method=method, reason="no items with both ratings")
-    diff = a - b
-    est = float(diff.mean())
-    if n < 2:
-        return Estimate(est, n=n, method=method, reason="fewer than 2 items: no interval")
-    if np.allclose(diff, diff[0]):
-        # Zero variance: the t statistic is undefined; every item differs by the same amount.
-        return Estimate(est, est, est, None, n, method, reason="all differences are identical: no test")
-    with unrounded_pingouin():
-        res = pg.ttest(a, b, paired=True, confidence=CONFIDENCE)
-    lo, hi = _ci(res)
-    return Estimate(est, lo, hi, _f(_col(res, "p_val", "p-val")), n, method)
-
-
-def group_difference(values: Sequence[float], in_group: Sequence[bool]) -> Estimate:
-    """Mean of ``values`` where ``in_group`` minus mean where not, Welch's t-test (pingouin.ttest, correction=True)."""
-    import pingouin as pg
-
-    values = np.asarray(values, float)
-    mask = np.asarray(in_group, bool)
-    x, y = values[mask], values[~mask]
-    method = "Welch two-sample t-test (pingouin.ttest, correction=True); CI of the difference in means"
-    extra = {"n_mention": int(len(x)), "n_no_mention": int(len(y))}
-    if len(x) == 0 or len(y) == 0:
-        return Estimate(None, n=len(values), method=method, extra=extra, reason="needs items both with and without a mention")
-    est = float(x.mean() - y.mean())
-    if len(x) < 2 or len(y) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
-        return Estimate(est, n=len(values), method=method, extra=extra, reason="too few items or no variance: no interval")
-    with unrounded_pingouin():
-        res = pg.ttest(x, y, paired=False, correction=True, confidence=CONFIDENCE)
-    lo, hi = _ci(res)
-    return Estimate(est, lo, hi, _f(_col(res, "p_val", "p-val")), len(values), method, extra)
-
-
-def proportion(k: int, n: int) -> Estimate:
-    """k/n with a Wilson score 95% interval (scipy.stats.binomtest(...).proportion_ci)."""
-    from scipy.stats import binomtest
-
-    method = "proportion with Wilson score interval (scipy.stats.binomtest)"
-    if n == 0:
-        return Estimate(None, n=0, method=method, extra={"k": 0}, reason="no items")
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-    return Estimate(k / n, float(ci.low), float(ci.high), None, n, method, {"k": int(k)})
-
-
-def _col(res, *names):
-    for name in names:
-        if name in res:
-            return res[name].iloc[0]
-    raise KeyError(names)
-
-
-def _ci(res) -> tuple[float | None, float | None]:
-    lo, hi = _col(res, "CI95", "CI95%")
-    return _f(lo), _f(hi)
-
 
 # --- the cluster-bootstrap machinery shared by the named measures ------------------------------
-
-
-def resolve_bootstrap(n: int, clusters: Sequence | None, boot: ClusterBootstrap | None,
-                      seed: int) -> tuple[ClusterBootstrap, list[str]]:
-    """The bootstrap plan and each row's cluster label.
-
-    ``clusters=None``: each row is its own cluster. ``boot=None``: a fresh plan over these clusters
-    with ``seed`` (a run passes one shared plan, so all its statistics use the same resamples).
-    """
-    labels = [f"row-{i}" for i in range(n)] if clusters is None else [str(c) for c in clusters]
-    if len(labels) != n:
-        raise ValueError(f"clusters has {len(labels)} labels for {n} rows")
-    if boot is None:
-        boot = ClusterBootstrap(labels, seed=seed)
-    elif clusters is None:
-        raise ValueError("a shared bootstrap needs the rows' clusters")
-    return boot, labels
-
-
-def _ci_text(boot: ClusterBootstrap) -> str:
-    return (f"95% CI: cluster bootstrap percentile interval ({boot.n_reps} resamples of clusters "
-            f"= users, else items; seed {boot.seed})")
-
-
-def bootstrap_estimate(est: float | None, reps: np.ndarray | None, *, boot: ClusterBootstrap, labels: list[str],
-                       n: int, what: str, test: str | None = None, classical_p: Callable[[], float | None] | None = None,
-                       extra: dict | None = None, reason: str | None = None) -> Estimate:
-    """An :class:`Estimate` from a point value and its bootstrap replicates.
-
-    ``test``/``classical_p``: the textbook test and a function computing its p-value, used when
-    every cluster holds one row; with shared clusters the p-value is the cluster Wald test.
-    ``test=None``: no p-value (none is meaningful).
-    """
-    n_clusters = len(set(labels))
-    extra = {"n_clusters": n_clusters, **(extra or {})}
-    method = f"{what}; {_ci_text(boot)}"
-    if est is None or not math.isfinite(est):
-        return Estimate(None, n=n, method=method, extra=extra, reason=reason or "not defined on these data")
-    lo = hi = None
-    p = None
-    if reps is not None:
-        lo, hi, n_valid = percentile_ci(reps)
-        extra["n_boot_valid"] = n_valid
-        if lo is None and reason is None:
-            reason = f"the statistic is undefined in {boot.n_reps - n_valid} of {boot.n_reps} resamples: no interval"
-    if test is not None:
-        if n_clusters == n:
-            method += f"; p: {test}"
-            p = _f(classical_p()) if classical_p is not None else None
-        else:
-            method += (f"; p: Wald test, estimate / cluster-bootstrap SE against t with {n_clusters - 1} df "
-                       f"(items share users, so {test} would be too liberal)")
-            p = wald_p_value(est, reps, n_clusters - 1) if reps is not None else None
-    return Estimate(_f(est), _f(lo), _f(hi), p, n, method, extra, reason)
-
-
-def mean_replicates(values: np.ndarray, boot: ClusterBootstrap, labels: list[str]) -> np.ndarray:
-    """Bootstrap replicates of the mean of ``values`` (mean over the resampled rows)."""
-    v = np.asarray(values, float)
-    r = boot.sums(np.column_stack([v, np.ones_like(v)]), labels)
-    return ratio(r[:, 0], r[:, 1])
-
-
-def group_difference_replicates(values: np.ndarray, mask: np.ndarray, boot: ClusterBootstrap,
-                                labels: list[str]) -> np.ndarray:
-    """Replicates of mean(values | mask) - mean(values | not mask)."""
-    v, m = np.asarray(values, float), np.asarray(mask, float)
-    r = boot.sums(np.column_stack([v * m, m, v * (1 - m), 1 - m]), labels)
-    return ratio(r[:, 0], r[:, 1]) - ratio(r[:, 2], r[:, 3])
 
 
 # --- the audit's named measures -------------------------------------------------------------
@@ -254,10 +66,10 @@ def inflation(judge: Sequence[float], human_mean: Sequence[float], *, clusters: 
                                   reason="fewer than 2 items: no interval")
     reps = mean_replicates(d, boot, labels)
     if np.ptp(d) == 0:
-        return Estimate(est, est, est, None, n, f"{what}; {_ci_text(boot)}", {"n_clusters": len(set(labels))},
+        return Estimate(est, est, est, None, n, f"{what}; {bootstrap_method(boot)}", {"n_clusters": len(set(labels))},
                         "all differences are identical: no test")
     return bootstrap_estimate(est, reps, boot=boot, labels=labels, n=n, what=what, test=test,
-                              classical_p=lambda: _col(pg.ttest(a, b, paired=True), "p_val", "p-val"))
+                              classical_p=lambda: pingouin_value(pg.ttest(a, b, paired=True), "p_val", "p-val"))
 
 
 def mention_delta(ratings: Sequence[float], mention: Sequence[bool], *, clusters: Sequence | None = None,
@@ -284,7 +96,7 @@ def mention_delta(ratings: Sequence[float], mention: Sequence[bool], *, clusters
                                   reason="too few items or no variance: no interval")
     reps = group_difference_replicates(values, mask, boot, labels)
     return bootstrap_estimate(est, reps, boot=boot, labels=labels, n=n, what=what, test=test, extra=extra,
-                              classical_p=lambda: _col(pg.ttest(x, y, correction=True), "p_val", "p-val"))
+                              classical_p=lambda: pingouin_value(pg.ttest(x, y, correction=True), "p_val", "p-val"))
 
 
 def excess_mention_uplift(judge: Sequence[float], human_mean: Sequence[float], mention: Sequence[bool], *,
@@ -306,7 +118,7 @@ def excess_mention_uplift(judge: Sequence[float], human_mean: Sequence[float], m
         "mean rating of items with an explicit mention - mean rating of items without",
         "judge mention delta - human mention delta on the same items = mean(judge - human | mention) "
         "- mean(judge - human | no mention)")
-    extra = {**est.extra, "judge_delta": _f(judge_delta), "human_delta": _f(human_delta)}
+    extra = {**est.extra, "judge_delta": finite(judge_delta), "human_delta": finite(human_delta)}
     return Estimate(est.estimate, est.ci_low, est.ci_high, est.p_value, est.n, method, extra, est.reason)
 
 
@@ -422,8 +234,8 @@ def rank_correlation(x: Sequence[float], y: Sequence[float], *, method: str = "s
     res = pg.corr(x, y, method=method)
     kernel = spearman_from_tables if method == "spearman" else kendall_from_tables
     reps = table_replicates(x, y, boot, labels, kernel)
-    return bootstrap_estimate(_f(res["r"].iloc[0]), reps, boot=boot, labels=labels, n=n, what=what, test=test,
-                              classical_p=lambda: _col(res, "p_val", "p-val"))
+    return bootstrap_estimate(finite(res["r"].iloc[0]), reps, boot=boot, labels=labels, n=n, what=what, test=test,
+                              classical_p=lambda: pingouin_value(res, "p_val", "p-val"))
 
 
 def table_replicates(x: np.ndarray, y: np.ndarray, boot: ClusterBootstrap, labels: list[str],
@@ -495,7 +307,7 @@ def habit_bias(habits: dict[str, float], deltas: dict[str, float], *, seed: int 
     p_text = (f"exact permutation test over all {math.factorial(n)} pairings" if exact
               else f"Monte Carlo permutation test ({PERMUTATION_RESAMPLES} seeded pairings)")
     out.update({
-        "estimate": r, "spearman_r": r, "p_value": _f(perm.pvalue), "ci": None if lo is None else [lo, hi],
+        "estimate": r, "spearman_r": r, "p_value": finite(perm.pvalue), "ci": None if lo is None else [lo, hi],
         "n_boot_valid": n_valid,
         "method": (f"{method}; p: {p_text} (scipy.stats.permutation_test, permutation_type='pairings'); "
                    f"95% CI: percentile bootstrap over models ({n_boot} resamples, seed {seed})"),
@@ -511,4 +323,32 @@ def rating_distribution(ratings: Sequence[float]) -> dict:
     counts = {str(k): int((r == k).sum()) for k in range(1, 6)}
     n = len(r)
     modal = max(counts.values()) / n if n else None
-    return {"counts": counts, "modal_share": modal, "sd": _f(np.std(ratings, ddof=1)) if n > 1 else None, "n": n}
+    return {"counts": counts, "modal_share": modal, "sd": finite(np.std(ratings, ddof=1)) if n > 1 else None, "n": n}
+
+
+def group_means(values: Sequence[float], groups: Sequence, *, clusters: Sequence | None = None,
+                boot: ClusterBootstrap | None = None, seed: int = 0, what: str = "mean rating") -> dict[str, Estimate]:
+    """The mean of ``values`` within each group (e.g. each generator), with a 95% cluster-bootstrap
+    percentile interval per group: each group's mean is the ratio of resampled sums (Davison &
+    Hinkley 1997, sec. 3.8). No p-value (nothing is tested). Groups in sorted order."""
+    v = np.asarray(values, float)
+    g = np.asarray([str(x) for x in groups], dtype=object)
+    keep = np.isfinite(v)
+    v, g = v[keep], g[keep]
+    boot, labels = resolve_bootstrap(len(keep), clusters, boot, seed)
+    labels = [lab for lab, k in zip(labels, keep) if k]
+    out = {}
+    for name in sorted(set(g)):
+        m = g == name
+        r = boot.sums(np.column_stack([np.where(m, v, 0.0), m.astype(float)]), labels)
+        reps = ratio(r[:, 0], r[:, 1])
+        out[str(name)] = bootstrap_estimate(float(v[m].mean()), reps, boot=boot, labels=[lab for lab, k in zip(labels, m) if k],
+                                            n=int(m.sum()), what=f"{what} of the group's items")
+    return out
+
+
+def rating_shares(ratings: Sequence[float]) -> dict:
+    """The share of single ratings at each point 1..5 (rounded) and their number ``n``."""
+    r = np.rint(np.asarray([x for x in ratings if x is not None], float)).astype(int)
+    n = len(r)
+    return {**{str(k): (float((r == k).sum()) / n if n else 0.0) for k in range(1, 6)}, "n": int(n)}

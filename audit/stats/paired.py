@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from audit.stats.bootstrap import ClusterBootstrap, interval, percentile_p_value
-from audit.stats.measure import Estimate
+from audit.stats.estimate import Estimate
 
 METRICS = ("inflation", "mention_gap", "spearman", "position_flip_rate")
 

@@ -24,13 +24,12 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from audit.stats import measure
-from audit.stats.measure import Estimate
+from audit.stats.bootstrap import interval, percentile_p_value
+from audit.stats.estimate import proportion, Estimate
 
 Ties = Literal["irrelevant", "relevant", "exclude"]
 TIE_RULES: tuple[str, ...] = ("irrelevant", "relevant", "exclude")
 N_RESAMPLES = 2000
-MIN_VALID_RESAMPLES = 0.9  # share of resamples on which a statistic must be defined to give a CI
 
 
 # --- labels --------------------------------------------------------------------------------
@@ -43,7 +42,7 @@ def selection_rate(selected: Sequence[bool]) -> Estimate:
     Pairs are treated as independent here; the ratio below accounts for clustering by user.
     """
     s = np.asarray(selected, bool)
-    est = measure.proportion(int(s.sum()), len(s))
+    est = proportion(int(s.sum()), len(s))
     return Estimate(est.estimate, est.ci_low, est.ci_high, None, est.n,
                     "share of pairs labelled relevant; " + est.method, est.extra, est.reason)
 
@@ -56,7 +55,7 @@ def human_selection_rate(k: Sequence[int], m: Sequence[int]) -> Estimate:
     number of labels, ``n_pairs`` the number of pairs.
     """
     k, m = np.asarray(k, int), np.asarray(m, int)
-    est = measure.proportion(int(k.sum()), int(m.sum()))
+    est = proportion(int(k.sum()), int(m.sum()))
     return Estimate(est.estimate, est.ci_low, est.ci_high, None, est.n,
                     "share of all human labels that say relevant; " + est.method,
                     {**est.extra, "n_pairs": int(len(k))}, est.reason)
@@ -107,25 +106,6 @@ def bootstrap_sums(per_cluster: np.ndarray, statistic: Callable[[np.ndarray], np
         return np.asarray(statistic(boot.resample(per_cluster)), float)
 
 
-def _interval(dist: np.ndarray, n_resamples: int) -> tuple[float | None, float | None, int, str | None]:
-    """95% percentile interval over the defined replicates; None when too many are undefined."""
-    valid = dist[np.isfinite(dist)]
-    if len(valid) < MIN_VALID_RESAMPLES * n_resamples:
-        return None, None, len(valid), f"undefined on {n_resamples - len(valid)} of {n_resamples} resamples: no interval"
-    lo, hi = np.percentile(valid, [2.5, 97.5])
-    return float(lo), float(hi), len(valid), None
-
-
-def _boot_p(dist: np.ndarray, null: float) -> float:
-    """Two-sided bootstrap percentile p-value of ``null``: min(1, 2 min(1 + #<=, 1 + #>=) / (B + 1)).
-
-    Davison & Hinkley (1997), sec. 4.4; p < 0.05 agrees with ``null`` lying outside the 95% interval.
-    """
-    valid = dist[np.isfinite(dist)]
-    b = len(valid)
-    return min(1.0, 2 * min(1 + int((valid <= null).sum()), 1 + int((valid >= null).sum())) / (b + 1))
-
-
 def _boot_method(what: str, n_resamples: int, seed: int) -> str:
     return (f"{what}; 95% CI: cluster bootstrap over users (audit.stats.bootstrap.ClusterBootstrap, B={n_resamples}, "
             f"seed={seed}; percentile interval; Davison & Hinkley 1997 sec. 3.8)")
@@ -166,9 +146,9 @@ def over_selection_ratio(judge: Sequence[bool], k: Sequence[int], m: Sequence[in
         return Estimate(est, n=n, method=method, extra=extra, reason=f"only {extra['n_clusters']} users: no interval")
     per = cluster_sums(np.column_stack([j, np.ones(n), k, m]), cl)
     dist = bootstrap_sums(per, _ratio, n_resamples=n_resamples, seed=seed)
-    lo, hi, valid, reason = _interval(dist, n_resamples)
+    lo, hi, valid, reason = interval(dist)
     extra["n_resamples_valid"] = valid
-    p = None if reason else _boot_p(dist, 1.0)
+    p = None if reason else percentile_p_value(dist, 1.0)
     return Estimate(est, lo, hi, p, n, method, extra, reason)
 
 
@@ -240,7 +220,7 @@ def precision_recall_f1(pred: Sequence[bool], truth: Sequence[float], clusters: 
         if not dists:
             out[name] = Estimate(value, n=n, method=method, extra=extra, reason=f"only {n_clusters} users: no interval")
             continue
-        lo, hi, valid, reason = _interval(dists[name], n_resamples)
+        lo, hi, valid, reason = interval(dists[name])
         extra["n_resamples_valid"] = valid
         out[name] = Estimate(value, lo, hi, None, n, method, extra, reason)
     return out
@@ -332,7 +312,7 @@ def kappa_summary(labels: pd.DataFrame, groups: dict[str, str], clusters: dict[s
         shape = (len(pair_list), 2, 2)
         dist = bootstrap_sums(per, lambda s, key=key: _group_mean_kappa(s.reshape(s.shape[:-1] + shape), pair_groups, key),
                               n_resamples=n_resamples, seed=seed)
-        lo, hi, valid, reason = _interval(dist, n_resamples)
+        lo, hi, valid, reason = interval(dist)
         extra["n_resamples_valid"] = valid
         out_means[key] = Estimate(summary["estimate"], lo, hi, None, n_items, method, extra, reason).to_dict()
     return {

@@ -32,7 +32,8 @@ import pandas as pd
 from audit.stats import agreement
 from audit.stats import measure
 from audit.stats.bootstrap import ClusterBootstrap, one_hot
-from audit.stats.measure import Estimate, _f, bootstrap_estimate
+from audit.stats.estimate import Estimate, bootstrap_estimate, finite
+from audit.stats.estimate import proportion as wilson_proportion
 
 NONE = "none"  # the category of a missing verdict
 
@@ -73,10 +74,10 @@ def table_estimate(est: float | None, cells: np.ndarray, shape: tuple[int, ...],
 
 def proportion(success, clusters, boot: ClusterBootstrap, *, what: str) -> Estimate:
     """Share of successes: Wilson's interval when each cluster holds one trial (independent trials,
-    :func:`audit.stats.measure.proportion`), else the cluster bootstrap (:func:`audit.stats.measure.rate`)."""
+    :func:`audit.stats.proportion`), else the cluster bootstrap (:func:`audit.stats.measure.rate`)."""
     s = np.asarray(success, bool)
     if len(s) and _one_per_cluster(clusters):
-        base = measure.proportion(int(s.sum()), len(s))
+        base = wilson_proportion(int(s.sum()), len(s))
         return Estimate(base.estimate, base.ci_low, base.ci_high, None, base.n, f"{what}; {base.method}",
                         {**base.extra, "n_clusters": len(s)}, base.reason)
     return measure.rate(s, clusters=_labels(clusters), boot=boot, what=what)
@@ -106,7 +107,7 @@ def human_reference(humans: pd.DataFrame, boot: ClusterBootstrap) -> Estimate:
     for r in raters:
         sub = df[df["rater"] == r]
         ok = len(sub) >= 3 and np.ptp(sub["rating"]) > 0 and np.ptp(sub["mean"]) > 0
-        per_rater[str(r)] = _f(kendalltau(sub["rating"], sub["mean"], variant="b").statistic) if ok else None
+        per_rater[str(r)] = finite(kendalltau(sub["rating"], sub["mean"], variant="b").statistic) if ok else None
     taus = [t for t in per_rater.values() if t is not None]
     n_items = int(df["item_id"].nunique())
     extra = {"per_rater": per_rater, "n_raters": len(raters)}
@@ -151,7 +152,7 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
         out_humans[c] = {
             "n_items": int(len(hm)),
             "n_annotators": int(h["rater"].nunique()),
-            "mean_rating": _f(hm["human_mean"].mean()) if len(hm) else None,
+            "mean_rating": finite(hm["human_mean"].mean()) if len(hm) else None,
             "reference_kendall": human_reference(h[["item_id", "cluster", "rater", "rating"]], boot).to_dict(),
         }
 
@@ -168,8 +169,8 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
             outside = int(((x < low) | (x > high)).sum())
             per_crit[c] = {
                 "n_items": int(len(both)),
-                "mean_rating": _f(x.mean()),
-                "human_mean_rating": _f(y.mean()),
+                "mean_rating": finite(x.mean()),
+                "human_mean_rating": finite(y.mean()),
                 "kendall": measure.rank_correlation(x, y, method="kendall", clusters=cl, boot=boot).to_dict(),
                 "spearman": measure.rank_correlation(x, y, method="spearman", clusters=cl, boot=boot).to_dict(),
                 "inflation": measure.inflation(x, y, clusters=cl, boot=boot).to_dict(),
@@ -290,7 +291,7 @@ def pairwise_judge(items: pd.DataFrame, verdicts: pd.DataFrame, judge: str, boot
         second_both = int((~fs[False].astype(bool) & ~fs[True].astype(bool)).sum()) if len(fs) else 0
         extra.update(first_slot_both_orders=first_both, second_slot_both_orders=second_both)
         if first_both + second_both:
-            p_value = _f(binomtest(first_both, first_both + second_both, 0.5).pvalue)
+            p_value = finite(binomtest(first_both, first_both + second_both, 0.5).pvalue)
         method = pb.method + "; p: exact McNemar test (scipy.stats.binomtest) on items decisive in both orders"
     else:
         method = pb.method

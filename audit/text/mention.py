@@ -14,7 +14,7 @@ How it works
 ------------
 1. Attribute normalisation.  Each attribute string is tokenised, lower-cased and
    crudely stemmed (plural -s/-ies, -ing, -er, -ed, -ly, -ist, -ian, trailing
-   -e), then mapped through a small synonym table (``_SYNONYMS``: mom/dad ->
+   -e), then mapped through a small synonym table (``SYNONYMS``: mom/dad ->
    parent, coder/programmer/developer/software -> code, hiker/hiking -> hike,
    ...).  Stop words and "light" relation words (lives, loves, interested,
    fan, user, works, years, old, ...) are dropped, leaving *content concepts*.
@@ -84,11 +84,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import NamedTuple
 
 from audit.data.items import MentionFlag
+from audit.text.words import Attr, PERSON_NOUNS, PERSON_SUFFIXES, STOP, TOKEN_RE, Tok, attr_concepts, sentence_spans, span_containing, tokens
 
 __all__ = ["RULES_VERSION", "flag_offline", "locate_quote", "sentence_spans", "span_containing"]
 
@@ -102,152 +100,12 @@ RULES_VERSION = "mention-rules-1"
 # Normalisation
 # ---------------------------------------------------------------------------
 
-_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
-_STOP = frozenset(
-    """a an the of in on at to for with and or is are am be been was were who
-    that which this my me i someone person people user""".split()
-)
-# relation words that frame an attribute but do not carry its content
-_LIGHT = frozenset(
-    """live lives living lived based resident reside loves love loving loved
-    like likes enjoy enjoys interested interest interests into fan fans
-    enthusiast passionate about work works working worker has have having
-    year years old aged age diet really very currently""".split()
-)
-_NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten twelve".split()
-)
-_WEAK = _NUMBER_WORDS | frozenset(
-    """first new big small good great young real self single time day avid
-    free full part""".split()
-)
-
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "parent": ("parent", "parents", "parenting", "mom", "mum", "mother",
-               "mommy", "dad", "father", "daddy", "mama", "papa"),
-    "kid": ("kid", "kids", "child", "children", "son", "sons", "daughter",
-            "daughters", "toddler", "toddlers", "baby", "babies", "teen",
-            "teenager"),
-    "code": ("code", "coder", "coding", "program", "programmer", "programming",
-             "developer", "develop", "software", "dev"),
-    "hike": ("hike", "hiker", "hiking", "trek", "trekking", "hillwalking"),
-    "run": ("run", "runner", "running", "jog", "jogger", "jogging"),
-    "vegetarian": ("vegetarian", "veggie", "meatless"),
-    "vegan": ("vegan", "veganism", "plant-based"),
-    "cook": ("cook", "cooking", "chef", "baking", "baker"),
-    "diabetes": ("diabetes", "diabetic"),
-    "retire": ("retired", "retiree", "retirement", "retire"),
-    "photo": ("photographer", "photography", "photo", "photos"),
-    "music": ("musician", "music", "musical"),
-    "write": ("writer", "writing", "author"),
-    "teach": ("teacher", "teaching", "educator", "teach"),
-    "nurse": ("nurse", "nursing"),
-    "garden": ("gardener", "gardening", "garden"),
-    "pregnant": ("pregnant", "pregnancy", "expecting"),
-    "allergy": ("allergy", "allergies", "allergic"),
-    "account": ("accountant", "accounting", "accountancy", "bookkeeper"),
-    "finance": ("finance", "financial", "banker", "banking"),
-    "design": ("designer", "design", "designing"),
-    "science": ("scientist", "science", "scientific"),
-    "invest": ("invest", "investing", "investor", "investment"),
-    "guitar": ("guitar", "guitarist"),
-    "astronomy": ("astronomy", "astronomer", "stargazing", "stargazer"),
-    "introvert": ("introvert", "introverted", "introversion"),
-    "extrovert": ("extrovert", "extroverted"),
-    "anxiety": ("anxiety", "anxious"),
-    "afraid": ("afraid", "fear", "scared", "phobia"),
-    "travel": ("travel", "traveler", "traveller", "traveling", "travelling"),
-    "student": ("student", "students", "studying", "undergrad", "undergraduate"),
-    "doctor": ("doctor", "physician", "gp"),
-    "lawyer": ("lawyer", "attorney", "solicitor"),
-    "medicine": ("medicine", "medical"),
-    "remote": ("remote", "remotely", "wfh"),
-    "buy": ("buyer", "homebuyer", "buying"),
-    "speak": ("speaker", "speaking", "speak"),
-    "language": ("language", "tongue"),
-    "dog": ("dog", "dogs", "puppy", "pup"),
-    "cat": ("cat", "cats", "kitten"),
-}
-
-_PERSON_SUFFIXES = ("er", "ers", "or", "ors", "ist", "ists", "ian", "ians",
-                    "ent", "ents", "ant", "ants")
-_PERSON_NOUNS = frozenset(
-    """mom mum mother dad father parent parents kid kids child children son
-    daughter nurse doctor chef coach boss partner wife husband friend friends
-    family sister brother""".split()
-)
-
-
-def _stem(word: str) -> str:
-    w = word.lower().replace("\u2019", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    w = w.split("'")[0]
-    if len(w) <= 3 or w.isdigit():
-        return w
-    for suf, rep in (("ies", "y"), ("sses", "ss")):
-        if w.endswith(suf):
-            w = w[: -len(suf)] + rep
-            break
-    else:
-        if w.endswith("s") and not w.endswith(("ss", "us", "is")):
-            w = w[:-1]
-    for suf in ("ing", "ers", "er", "ed", "ly", "ist", "ian"):
-        if w.endswith(suf) and len(w) - len(suf) >= 3:
-            w = w[: -len(suf)]
-            if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "ls":
-                w = w[:-1]  # running -> runn -> run
-            break
-    if w.endswith("e") and len(w) > 3:
-        w = w[:-1]
-    return w
-
-
-_SYN_MAP: dict[str, str] = {}
-for _canon, _words in _SYNONYMS.items():
-    for _w in _words:
-        for _part in re.split(r"[-\s]", _w):
-            _SYN_MAP.setdefault(_stem(_part), _canon)
-            _SYN_MAP.setdefault(_part, _canon)
-
-
-@lru_cache(maxsize=1 << 16)  # a pure word -> concept map; texts repeat words, so most calls are hits
-def _concept(word: str) -> str:
-    low = word.lower().replace("\u2019", "'")
-    if low in _SYN_MAP:
-        return _SYN_MAP[low]
-    s = _stem(low)
-    return _SYN_MAP.get(s, s)
-
-
-@dataclass(frozen=True)
-class _Attr:
-    content: frozenset[str]
-    strong: frozenset[str]
-
-
-def _attr_concepts(attribute: str) -> _Attr:
-    words = [w.lower() for w in _TOKEN_RE.findall(attribute.replace("\u2019", "'"))]
-    kept = [w for w in words if w not in _STOP and w not in _LIGHT]
-    if not kept:  # e.g. "loves" alone -- keep everything but stop words
-        kept = [w for w in words if w not in _STOP]
-    content = frozenset(_concept(w) for w in kept)
-    strong = frozenset(c for c, w in ((_concept(w), w) for w in kept)
-                       if w not in _WEAK and not w.isdigit() and c not in _WEAK
-                       and c not in _LIGHT)
-    return _Attr(content, strong)
 
 
 # ---------------------------------------------------------------------------
 # Text structure
 # ---------------------------------------------------------------------------
-
-class _Tok(NamedTuple):  # a tuple: tens of thousands are made per thousand answers
-    start: int
-    end: int
-    low: str
-    concept: str
 
 
 _SECOND_PERSON = frozenset(
@@ -257,27 +115,9 @@ _HYPOTHETICAL = frozenset(
     """if whether unless suppose supposing imagine pretend when whenever""".split()
 )
 _HYPOTHETICAL_PHRASES = ("in case", "even if", "what if")
-_SENT_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BOUND_RE = re.compile(r"[,;:()\u2014\u2013]|\s-\s|\b(?:but|so|which|while|whereas)\b",
                               re.IGNORECASE)
 _OTHER_REF = frozenset("the this that these those his her their our my its".split())
-
-
-def _tokens(text: str) -> list[_Tok]:
-    return [_Tok(m.start(), m.end(), m.group().lower(), _concept(m.group()))
-            for m in _TOKEN_RE.finditer(text)]
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every sentence: text split after . ! ? followed by whitespace, and at newlines."""
-    out, pos = [], 0
-    for m in _SENT_END_RE.finditer(text):
-        if m.start() > pos:
-            out.append((pos, m.start()))
-        pos = m.end()
-    if pos < len(text):
-        out.append((pos, len(text)))
-    return out
 
 
 def _clauses(text: str, sent: tuple[int, int]) -> list[tuple[int, int]]:
@@ -293,14 +133,6 @@ def _clauses(text: str, sent: tuple[int, int]) -> list[tuple[int, int]]:
     return out
 
 
-def span_containing(ranges: list[tuple[int, int]], pos: int) -> tuple[int, int] | None:
-    """The (start, end) range of ``ranges`` that holds position ``pos`` (None if none does)."""
-    for r in ranges:
-        if r[0] <= pos < r[1]:
-            return r
-    return None
-
-
 def _strip(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and not text[s].isalnum():
         s += 1
@@ -311,7 +143,7 @@ def _strip(text: str, s: int, e: int) -> tuple[int, int]:
 
 def _is_hypothetical(text: str, clause: tuple[int, int], pos: int) -> bool:
     prefix = text[clause[0]:pos].lower().replace("\u2019", "'")
-    words = set(_TOKEN_RE.findall(prefix))
+    words = set(TOKEN_RE.findall(prefix))
     if words & _HYPOTHETICAL:
         return True
     return any(p in prefix for p in _HYPOTHETICAL_PHRASES)
@@ -356,11 +188,11 @@ _CUES: list[tuple[re.Pattern[str], str, bool, bool]] = [
 ]
 
 
-def _overlap(toks: list[_Tok], attr: _Attr) -> list[_Tok]:
-    return [t for t in toks if t.concept in attr.content and t.low not in _STOP]
+def _overlap(toks: list[Tok], attr: Attr) -> list[Tok]:
+    return [t for t in toks if t.concept in attr.content and t.low not in STOP]
 
 
-def _strong_hit(hits: list[_Tok], attr: _Attr) -> bool:
+def _strong_hit(hits: list[Tok], attr: Attr) -> bool:
     if not attr.content:
         return False
     if attr.strong:
@@ -368,18 +200,18 @@ def _strong_hit(hits: list[_Tok], attr: _Attr) -> bool:
     return bool(hits)  # attribute made only of weak words ("70 years old")
 
 
-def _tok_range(toks: list[_Tok], s: int, e: int) -> range:
+def _tok_range(toks: list[Tok], s: int, e: int) -> range:
     """Indices of the tokens lying wholly inside ``[s, e)`` (tokens are sorted and disjoint)."""
     lo = bisect_left(toks, s, key=lambda t: t.start)
     hi = bisect_right(toks, e, key=lambda t: t.end)
     return range(lo, max(lo, hi))
 
 
-def _toks_in(toks: list[_Tok], s: int, e: int) -> list[_Tok]:
+def _toks_in(toks: list[Tok], s: int, e: int) -> list[Tok]:
     return [toks[i] for i in _tok_range(toks, s, e)]
 
 
-def _cue_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
+def _cue_spans(text: str, toks: list[Tok], attrs: list[Attr]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     sents = sentence_spans(text)
     for rx, direction, needs_2p, stop_at_you in _CUES:
@@ -426,7 +258,7 @@ def _cue_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[in
 _NEAR = 6
 
 
-def _refers_to_other(toks: list[_Tok], i: int) -> bool:
+def _refers_to_other(toks: list[Tok], i: int) -> bool:
     """True if token i is an attribute word that clearly belongs to someone else."""
     if i == 0:
         return False
@@ -435,13 +267,13 @@ def _refers_to_other(toks: list[_Tok], i: int) -> bool:
         return True
     tok = toks[i]
     if prev.low in ("your", "yours") and (
-        tok.low in _PERSON_NOUNS or tok.low.endswith(_PERSON_SUFFIXES)
+        tok.low in PERSON_NOUNS or tok.low.endswith(PERSON_SUFFIXES)
     ):
         return True
     return False
 
 
-def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tuple[int, int]]:
+def _fallback_spans(text: str, toks: list[Tok], attrs: list[Attr]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for sent in sentence_spans(text):
         idxs = _tok_range(toks, *sent)
@@ -462,7 +294,7 @@ def _fallback_spans(text: str, toks: list[_Tok], attrs: list[_Attr]) -> list[tup
             for y in you_idx:
                 near = [i for i in idxs
                         if abs(i - y) <= _NEAR and toks[i].low not in _SECOND_PERSON
-                        and toks[i].concept in attr.content and toks[i].low not in _STOP
+                        and toks[i].concept in attr.content and toks[i].low not in STOP
                         and not _refers_to_other(toks, i)]
                 found = {toks[i].concept for i in near}
                 if len(found) * 2 <= len(attr.content):
@@ -496,12 +328,12 @@ def flag_offline(text: str, attributes: list[str]) -> MentionFlag:
     Returns ``MentionFlag(flagged, spans, source="offline")``; spans are
     merged, sorted ``[start, end)`` character offsets into ``text``.
     """
-    attrs = [a for a in (_attr_concepts(x) for x in attributes if x and x.strip())
+    attrs = [a for a in (attr_concepts(x) for x in attributes if x and x.strip())
              if a.content]
     if not text or not attrs:
         return MentionFlag(False, (), "offline")
     norm = text.replace("\u2019", "'")  # same length, so offsets are preserved
-    toks = _tokens(norm)
+    toks = tokens(norm)
     cue = _cue_spans(norm, toks, attrs)
     # fallback spans are whole clauses; keep them only where no cue already
     # produced a tighter span, so "As a developer you ..." stays "As a developer"
