@@ -61,7 +61,7 @@ def breakdown(data: Path, config: Path, judges: list[str], out: Path) -> list[tu
     ``judge-audit`` (audit.cli.main) and the time spent collecting."""
     import gc
 
-    from audit.cli import GC_THRESHOLDS
+    from audit.cli.group import GC_THRESHOLDS
 
     gc.set_threshold(*GC_THRESHOLDS)
     collecting = {"s": 0.0, "t": 0.0}

@@ -110,7 +110,7 @@ def main() -> None:
 
 
 def _colors(results: dict) -> dict[str, str]:
-    from audit.render.figures import judge_colors
+    from audit.render.svg import judge_colors
 
     return judge_colors(list(results["judges"]))
 

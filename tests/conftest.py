@@ -17,3 +17,31 @@ def _isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY"):
         monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_results_json_follows_the_schema(tmp_path_factory):
+    """After the session: every results.json judge-audit wrote in any test (those with
+    ``schema_version``) validates against the shipped JSON Schema (``judge-audit schema``)."""
+    yield
+    import json
+
+    import jsonschema
+
+    from audit.data.results import results_schema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    bad, checked = [], 0
+    for path in tmp_path_factory.getbasetemp().rglob("results.json"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict) or "schema_version" not in doc:
+            continue  # a test's deliberately broken or foreign file
+        checked += 1
+        error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+        if error is not None:
+            deepest = max([error, *error.context], key=lambda e: len(e.absolute_path))
+            bad.append(f"{path}: at {'.'.join(map(str, deepest.absolute_path)) or '(top)'}: {deepest.message[:300]}")
+    assert not bad, f"{len(bad)} of {checked} results.json files do not follow the schema:\n" + "\n".join(bad[:10])

@@ -244,7 +244,9 @@ def test_alpha_rejects_values_outside_the_domain():
 
 # --- agreement_measures: judge vs humans, ceiling, lens, matrix, alpha, ICC ----------------------
 
-from audit.stats.agreement_suite import agreement_suite, icc_estimate, round_half_to_midpoint  # noqa: E402
+from audit.stats.agreement_suite import agreement_suite
+from audit.stats.reliability import icc_estimate
+from audit.stats.comparisons import round_half_to_midpoint
 from audit.stats.bootstrap import ClusterBootstrap  # noqa: E402
 
 # Hand-worked: four items (each its own cluster), annotators A, B, C, one judge J whose item

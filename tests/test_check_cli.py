@@ -209,8 +209,10 @@ def test_mention_gap_is_judge_delta_minus_human_delta(tmp_path, data):
     [c] = json.loads((tmp_path / "c.json").read_text())["checks"]
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     j, h = res["judges"]["judge-mention"]["mention_delta"]["estimate"], res["humans"]["mention_delta"]["estimate"]
-    if "excess_mention_uplift" not in res["judges"]["judge-mention"]:
-        assert c["estimate"] == pytest.approx(j - h)  # all items have human ratings: same items
+    # every item has human ratings, so the judge's and the humans' deltas are over the same items and the
+    # excess uplift is exactly their difference (a difference of group means minus another)
+    assert c["estimate"] == pytest.approx(j - h)
+    assert c["estimate"] == res["judges"]["judge-mention"]["excess_mention_uplift"]["estimate"]
     assert c["estimate"] > 1.0 and c["bound"] > 0.6
 
 
@@ -685,3 +687,60 @@ def test_counterfactual_alone_runs_only_the_counterfactual_test(tmp_path, monkey
         assert set(lines_of(r.output)) == {"max_counterfactual_effect:ablation", "max_counterfactual_effect:injection"}
         assert "note: counterfactual test on" in r.output
         assert (tmp_path / "c.md").read_text().startswith("### ✅ judge-audit check passed: judge namer")
+
+
+# --- one rule, one place: the gate decides on exactly the numbers results.json holds ---------------
+
+# where each gate key's estimate is in results.json, written out here independently of audit.gate
+RESULTS_PATH = {
+    "min_items": lambda r, j, kind: {"estimate": r["judges"][j]["inflation"]["n"], "ci": None},
+    "max_inflation": lambda r, j, kind: r["judges"][j]["inflation"],
+    "max_mention_gap": lambda r, j, kind: r["judges"][j]["excess_mention_uplift"],
+    "min_spearman": lambda r, j, kind: r["judges"][j]["spearman"],
+    "max_position_flip_rate": lambda r, j, kind: r["judges"][j]["position"]["flip_rate"],
+    "max_over_selection_ratio": lambda r, j, kind: r["relevance"]["judges"][j]["over_selection_ratio"],
+    "min_relevance_f1": lambda r, j, kind: r["relevance"]["judges"][j]["f1"],
+    "max_counterfactual_effect": lambda r, j, kind: r["counterfactual"]["judges"][j][f"{kind}_effect"],
+}
+
+
+def test_every_gate_key_has_an_equality_check():
+    from audit.gate.policy import GATE_KEYS
+
+    assert set(RESULTS_PATH) == set(GATE_KEYS), "a new gate key needs its results.json path here"
+
+
+def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, monkeypatch):
+    """Every key of the policy at once, on a judge behind the local server: for every check of
+    `check --json`, its estimate, CI and p-value are those of results.json, and the report shows the
+    same excess mention uplift the gate tested."""
+    from audit.audits.preference import bundled_example
+
+    monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
+    with OpenAIServer(cf_judge(1), require_api_key="sk-gate") as namer:
+        cfg = cf_config(tmp_path, namer=namer)
+        r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--out", tmp_path / "o",
+                  "--relevance-data", rel_data, "--json", tmp_path / "c.json",
+                  "--min-items", "10", "--max-inflation", "3", "--max-mention-gap", "3", "--min-spearman", "-1",
+                  "--max-position-flip-rate", "1", "--max-over-selection-ratio", "5", "--min-relevance-f1", "0",
+                  "--max-counterfactual-effect", "3")
+    assert r.exit_code in (0, 1), r.output
+    checks = json.loads((tmp_path / "c.json").read_text())["checks"]
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert {c["name"].split(":")[0] for c in checks} == set(RESULTS_PATH)
+    for c in checks:
+        key, _, kind = c["name"].partition(":")
+        est = RESULTS_PATH[key](results, "namer", kind)
+        assert c["estimate"] == est["estimate"], c["name"]
+        assert c["ci"] == est["ci"], c["name"]
+        if key != "min_items":
+            assert c["p_value"] == est.get("p_value"), c["name"]
+            assert c["method"] == est["method"], c["name"]
+    gap = next(c for c in checks if c["name"] == "max_mention_gap")
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    from audit.render.report import fmt_estimate
+
+    shown = fmt_estimate(results["judges"]["namer"]["excess_mention_uplift"])
+    assert shown["ci"] in html and shown["text"] in html
+    lo, hi = gap["ci"]
+    assert shown["ci"] == fmt_estimate({"estimate": gap["estimate"], "ci": [lo, hi]})["ci"]

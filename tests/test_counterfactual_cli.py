@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
-from audit.text.variants import ablate
+from audit.text.ablation import ablate
 from audit.gate.checks import counterfactual_checks
 from audit.text.mention import flag_offline
 from audit.data.items import load_items

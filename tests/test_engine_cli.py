@@ -94,7 +94,7 @@ def test_cache_clear_asks_on_a_terminal(tmp_path, monkeypatch):
     cache = ResultCache(tmp_path / "c")
     cache.set("k", {"value": {}, "model": "m", "at": 0})
     cache.close()
-    monkeypatch.setattr("audit.cli._stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("audit.cli.tools._stdin_is_terminal", lambda: True)
     no = CliRunner().invoke(cli, ["cache", "clear", "--cache-dir", str(tmp_path / "c")], input="n\n")
     assert no.exit_code == 1 and "They were paid for" in no.output
     yes = CliRunner().invoke(cli, ["cache", "clear", "--cache-dir", str(tmp_path / "c")], input="y\n")

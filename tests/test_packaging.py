@@ -33,12 +33,12 @@ def test_installed_copy_renders_prompts_and_report(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     code = (
-        "import audit, audit.engine.prompts as p, audit.render.report as r, audit.audits.preference as run;"
+        "import audit, audit.engine.prompts as p, audit.render.report as r, audit.render.html as h, audit.audits.preference as run;"
         "assert audit.__file__.startswith(%r), audit.__file__;"
         "m = p.render_messages('judge_preference', attributes=['x'], prompt='q', response_a='a', response_b='b');"
         "assert 'Response A' in m[0]['content'];"
         "assert run.bundled_example().is_file();"
-        "r._env().get_template('report.html.j2');"
+        "h.environment().get_template('report.html.j2');"
         "print('ok')"
     ) % str(target)
     env = {**os.environ, "PYTHONPATH": str(target)}

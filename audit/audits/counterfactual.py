@@ -29,8 +29,9 @@ from pydantic import BaseModel, Field
 from audit.audits.common import bundled, opened_cache, require_credentials, with_temperatures
 from audit.engine.config import load_judge_config, resolve_judge
 from audit.stats import measure
-from audit.text.variants import (ABLATED, INJECTED, INJECTION_TEMPLATES, Skip, Variant, build_variants, check_rewrite,
-                             text_changes, variant_id, variant_item)
+from audit.text.edits import ABLATED, INJECTED, Skip, Variant, text_changes
+from audit.text.injection import INJECTION_TEMPLATES
+from audit.text.variants import build_variants, check_rewrite, variant_id, variant_item
 from audit.stats.counterfactual import causal_effect, observational_minus_causal
 from audit.errors import ConfigError
 from audit.data.items import MentionFlag
@@ -294,12 +295,13 @@ def write_counterfactual_outputs(out: Path, section: dict, judgments: list, data
     """variants.jsonl, counterfactual_judgments.csv and results.json (the section merged in);
     counterfactual.html is drawn from them by :func:`audit.render.outputs.publish`."""
     from audit.data.files import atomic_write, clean_json, merged_results, output_dir, write_json
+    from audit.data.results import versioned
     from audit.data.judgments import write_judgments_csv
 
     out = output_dir(out)
     paths = {"variants": out / "variants.jsonl", "judgments": out / "counterfactual_judgments.csv",
              "results": out / "results.json"}
-    doc = clean_json(merged_results(paths["results"], "counterfactual", section))
+    doc = versioned(clean_json(merged_results(paths["results"], "counterfactual", section)))
     atomic_write(paths["variants"], variants_jsonl(dataset, variants))
     write_judgments_csv(paths["judgments"], judgments)
     write_json(paths["results"], doc)

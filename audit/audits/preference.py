@@ -21,7 +21,8 @@ from audit.audits.judging import plan_calls, run_judges
 from audit.data.items import Dataset, load_items
 from audit.audits.card import audit_card as card_of
 from audit.stats.bootstrap import DEFAULT_REPS
-from audit.data.files import carried_sections, output_dir, write_json
+from audit.data.files import carried_sections, clean_json, output_dir, write_json
+from audit.data.results import versioned
 from audit.data.items import ITEMS_FILE, write_items_jsonl
 from audit.data.judgments import write_judgments_csv
 from audit.audits.results import Habit, build_results
@@ -112,7 +113,7 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     carried, notes = carried_sections(Path(opts.out) / "results.json", dataset.sha256)
     for note in notes:
         log(note)
-    results = {**results, **carried}
+    results = versioned(clean_json({**results, **carried}))
     paths = write_run_files(opts.out, results, judgments, dataset, flags)
     return RunOutcome(results, judgments, paths, dataset, flags)
 

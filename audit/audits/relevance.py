@@ -240,10 +240,11 @@ def write_relevance_outputs(out: Path, section: dict, judgments: list[RelevanceJ
     """results.json (the section merged in) and relevance_judgments.csv; relevance.html is drawn from
     them by :func:`audit.render.outputs.publish`."""
     from audit.data.files import clean_json, merged_results, output_dir, write_csv, write_json
+    from audit.data.results import versioned
 
     out = output_dir(out)
     paths = {"results": out / "results.json", "judgments": out / "relevance_judgments.csv"}
-    doc = clean_json(merged_results(paths["results"], "relevance", section))
+    doc = versioned(clean_json(merged_results(paths["results"], "relevance", section)))
     write_json(paths["results"], doc)
     write_csv(paths["judgments"], JUDGMENT_COLUMNS, (j.to_row() for j in judgments))
     return doc, paths

@@ -107,7 +107,8 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
 def run_study(opts: StudyOptions) -> StudyOutcome:
     """Load, select, measure and write; returns the results and the written paths."""
     from audit.audits.card import audit_card
-    from audit.data.files import output_dir, replacing, write_json
+    from audit.data.files import clean_json, output_dir, replacing, write_json
+    from audit.data.results import versioned
 
     study = load_study(opts)
     study, judges = select(study, opts.judges, opts.exclude_systems)
@@ -119,6 +120,7 @@ def run_study(opts: StudyOptions) -> StudyOutcome:
         settings={"form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
                   "seed": opts.seed, "model_calls": 0},
         n_resamples=(results.get("bootstrap") or {}).get("n_reps"))
+    results = versioned(clean_json(results))
     out = output_dir(opts.out)
     paths = {"results": out / "results.json"}
     write_json(paths["results"], results)

@@ -18,152 +18,13 @@ gives the same bytes. Mathtext is off: a judge named ``$x$`` is drawn as typed.
 
 from __future__ import annotations
 
-import io
 import math
-from dataclasses import dataclass
-from typing import Callable
 
-from audit.text.fmt import is_finite, num
-
-HUMAN_COLOR = "#3b4252"
-HUMAN_LABEL = "people"
-# Okabe & Ito (2008) colour-blind-safe colours, without black (too close to humans) and yellow (too light)
-JUDGE_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
-NEUTRAL = 3.0
-
-RC = {
-    "font.family": "DejaVu Sans", "font.size": 9.0, "axes.titlesize": 9.5, "axes.labelsize": 9.0,
-    "axes.edgecolor": "#c8cdd6", "axes.linewidth": 0.8, "axes.labelcolor": "#2e3440",
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "axes.axisbelow": True,
-    "grid.color": "#e8ebf0", "grid.linewidth": 0.7, "xtick.color": "#4c566a", "ytick.color": "#4c566a",
-    "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "legend.fontsize": 8.0, "legend.frameon": False,
-    "text.color": "#2e3440", "text.parse_math": False, "svg.hashsalt": "judge-audit", "svg.fonttype": "path",
-    "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
-}
-WIDTH = 6.4  # inches; the page scales the SVG to its column
-BLOCKS_PER_ROW = 5
+from audit.render.svg import (BLOCKS_PER_ROW, HUMAN_COLOR, NEUTRAL, WIDTH, FigureOut, ci_or_point, fig_num, forest, forest_svg,
+                              has_estimate, human_label, pad_x, percent_formatter, short_name, svg_of,
+                              text_width)
 
 
-@dataclass(frozen=True)
-class FigureOut:
-    """One figure of the report: SVG text, or the reason it could not be drawn."""
-
-    key: str
-    title: str
-    caption: str
-    alt: str
-    svg: str | None = None
-    reason: str | None = None
-
-
-def human_label(judges) -> str:
-    """How people are labelled in the figures: "people", unless a judge is called that."""
-    label = HUMAN_LABEL
-    while label in judges:
-        label += " (annotators)"
-    return label
-
-
-def judge_colors(judges: list[str]) -> dict[str, str]:
-    """A stable colour per judge (in results.json order); more than six judges get husl colours."""
-    if len(judges) <= len(JUDGE_PALETTE):
-        return {j: JUDGE_PALETTE[i] for i, j in enumerate(judges)}
-    import seaborn as sns
-
-    extra = sns.color_palette("husl", len(judges) - len(JUDGE_PALETTE)).as_hex()
-    pal = list(JUDGE_PALETTE) + list(extra)
-    return {j: pal[i] for i, j in enumerate(judges)}
-
-
-CHAR_IN = 0.62 / 72  # inches per character per point of font size: DejaVu Sans averages ~0.6 em
-LABEL_MAX = 30  # longer names are shortened in figures (tables show them whole)
-
-
-def _short(name: str, n: int = LABEL_MAX) -> str:
-    return name if len(name) <= n else name[: n - 1] + "…"
-
-
-def _text_in(text: str, size: float = 8.5) -> float:
-    """Approximate width in inches of ``text`` at ``size`` points (layout without a layout engine)."""
-    return len(text) * size * CHAR_IN
-
-
-def _svg(draw: Callable, height: float, width: float = WIDTH, *, left: float = 0.6, right: float = 0.2,
-         bottom: float = 0.5, top: float = 0.25, wspace: float | None = None, hspace: float | None = None) -> str:
-    """Draw a figure of ``width`` x ``height`` inches with margins in inches; return SVG text.
-
-    Margins are set by hand from the label lengths: matplotlib's layout engines measure every text
-    again and again and would double the time of a report (benchmarks/bench_report.py).
-    """
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(width, height))
-        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                            wspace=wspace, hspace=hspace)
-        draw(fig)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return buf.getvalue()
-
-
-_finite = is_finite
-
-
-def _ok(est: dict | None) -> bool:
-    return isinstance(est, dict) and _finite(est.get("estimate"))
-
-
-def _ci(est: dict) -> tuple[float, float]:
-    ci = est.get("ci")
-    if ci and _finite(ci[0]) and _finite(ci[1]):
-        return float(ci[0]), float(ci[1])
-    return float(est["estimate"]), float(est["estimate"])
-
-
-def _fmt(x: float, signed: bool = True) -> str:
-    return num(x, 2, signed, minus=True)
-
-
-def _forest_text(est: dict, signed: bool) -> str:
-    lo, hi = _ci(est)
-    ci = f"  [{_fmt(lo, signed)}, {_fmt(hi, signed)}]" if est.get("ci") and _finite(est["ci"][0]) else "  (no CI)"
-    return _fmt(float(est["estimate"]), signed) + ci
-
-
-def _forest(ax, rows: list[tuple[str, dict, str]], *, xlabel: str, signed: bool = True) -> None:
-    """Horizontal estimate + 95% CI per row (label, estimate dict, colour), top to bottom."""
-    ys = list(range(len(rows)))[::-1]
-    for y, (label, est, color) in zip(ys, rows):
-        lo, hi = _ci(est)
-        e = float(est["estimate"])
-        ax.plot([lo, hi], [y, y], color=color, lw=2.4, solid_capstyle="round", zorder=3)
-        ax.plot([e], [y], "o", color=color, ms=7, mec="white", mew=1.2, zorder=4)
-    ax.set_yticks(ys, [_short(r[0]) for r in rows])
-    for tick, (_, _, color) in zip(ax.get_yticklabels(), rows):
-        tick.set_color(color)
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.grid(axis="y", visible=False)
-    ax.tick_params(axis="y", length=0)
-    ax.set_xlabel(xlabel)
-    for y, (_, est, _) in zip(ys, rows):  # the numbers, right of the plot
-        ax.annotate(_forest_text(est, signed), xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=8, color="#4c566a")
-
-
-def _forest_svg(draw: Callable, rows: list[tuple[str, dict, str]], signed: bool = True) -> str:
-    left = max(_text_in(_short(r[0])) for r in rows) + 0.25
-    right = max(_text_in(_forest_text(r[1], signed), 8.0) for r in rows) + 0.25
-    width = max(WIDTH, left + right + 3.0)
-    return _svg(draw, 0.42 * len(rows) + 0.95, width, left=left, right=right, bottom=0.5, top=0.3)
-
-
-def _pad_x(ax, values: list[float], include: list[float]) -> None:
-    vals = [v for v in values + include if _finite(v)]
-    lo, hi = min(vals), max(vals)
-    span = max(hi - lo, 0.2)
-    ax.set_xlim(lo - 0.08 * span, hi + 0.08 * span)
 
 
 def inflation_figure(results: dict, colors: dict[str, str]) -> FigureOut:
@@ -171,20 +32,20 @@ def inflation_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     caption = ("Mean over items of (judge rating − the item's mean human rating), with its 95% CI. "
                "The dashed line at 0 is people's own rating: a judge to the right likes personalized "
                "answers more than people do.")
-    rows = [(n, j["inflation"], colors[n]) for n, j in results.get("judges", {}).items() if _ok(j.get("inflation"))]
+    rows = [(n, j["inflation"], colors[n]) for n, j in results.get("judges", {}).items() if has_estimate(j.get("inflation"))]
     if not rows:
         return FigureOut(key, title, caption, "", reason="no judge has items rated by both the judge and people")
 
     def draw(fig):
         ax = fig.subplots()
-        _forest(ax, rows, xlabel="inflation (rating points, 95% CI)")
+        forest(ax, rows, xlabel="inflation (rating points, 95% CI)")
         ax.axvline(0, color=HUMAN_COLOR, lw=1.1, ls="--", zorder=2)
         ax.annotate(human_label(colors) + " = 0", xy=(0, 1.0), xycoords=("data", "axes fraction"), xytext=(3, 2),
                     textcoords="offset points", fontsize=8, color=HUMAN_COLOR, va="bottom")
-        _pad_x(ax, [v for _, e, _ in rows for v in _ci(e)], [0.0])
+        pad_x(ax, [v for _, e, _ in rows for v in ci_or_point(e)], [0.0])
 
     alt = "Forest plot of each judge's inflation with 95% confidence intervals; zero marks people's rating."
-    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, rows))
+    return FigureOut(key, title, caption, alt, svg=forest_svg(draw, rows))
 
 
 def mention_figure(results: dict, colors: dict[str, str]) -> FigureOut:
@@ -194,23 +55,23 @@ def mention_figure(results: dict, colors: dict[str, str]) -> FigureOut:
                "right of it rewards mentions that people do not.")
     humans = (results.get("humans") or {}).get("mention_delta")
     rows = [(n, j["mention_delta"], colors[n]) for n, j in results.get("judges", {}).items()
-            if _ok(j.get("mention_delta"))]
+            if has_estimate(j.get("mention_delta"))]
     if not rows:
         return FigureOut(key, title, caption, "", reason="no judge has items both with and without an explicit mention")
-    all_rows = ([(human_label(colors), humans, HUMAN_COLOR)] if _ok(humans) else []) + rows
+    all_rows = ([(human_label(colors), humans, HUMAN_COLOR)] if has_estimate(humans) else []) + rows
 
     def draw(fig):
         ax = fig.subplots()
-        if _ok(humans):
-            lo, hi = _ci(humans)
+        if has_estimate(humans):
+            lo, hi = ci_or_point(humans)
             ax.axvspan(lo, hi, color=HUMAN_COLOR, alpha=0.08, lw=0, zorder=1)
             ax.axvline(humans["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=2)
         ax.axvline(0, color="#aeb5c2", lw=0.9, zorder=1)
-        _forest(ax, all_rows, xlabel="mention Δ (rating points, 95% CI)")
-        _pad_x(ax, [v for _, e, _ in all_rows for v in _ci(e)], [0.0])
+        forest(ax, all_rows, xlabel="mention Δ (rating points, 95% CI)")
+        pad_x(ax, [v for _, e, _ in all_rows for v in ci_or_point(e)], [0.0])
 
     alt = "Forest plot of each judge's mention delta with 95% CIs next to people's mention delta."
-    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, all_rows))
+    return FigureOut(key, title, caption, alt, svg=forest_svg(draw, all_rows))
 
 
 def agreement_figure(results: dict, colors: dict[str, str]) -> FigureOut:
@@ -225,23 +86,23 @@ def agreement_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     for n, j in results.get("judges", {}).items():
         ag = j.get("agreement") or {}
         est = (ag.get("matched") or {}).get(metric) or ag.get(metric)
-        if _ok(est):
+        if has_estimate(est):
             rows.append((n, est, colors[n]))
     if not rows:
         return FigureOut(key, title, caption, "", reason="agreement not measured (needs items rated by people and judges)")
-    all_rows = ([(human_label(colors) + " (ceiling)", ceiling, HUMAN_COLOR)] if _ok(ceiling) else []) + rows
+    all_rows = ([(human_label(colors) + " (ceiling)", ceiling, HUMAN_COLOR)] if has_estimate(ceiling) else []) + rows
 
     def draw(fig):
         ax = fig.subplots()
-        if _ok(ceiling):
-            lo, hi = _ci(ceiling)
+        if has_estimate(ceiling):
+            lo, hi = ci_or_point(ceiling)
             ax.axvspan(lo, hi, color=HUMAN_COLOR, alpha=0.08, lw=0, zorder=1)
             ax.axvline(ceiling["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=2)
-        _forest(ax, all_rows, xlabel="quadratic-weighted κ with people (95% CI)", signed=False)
-        _pad_x(ax, [v for _, e, _ in all_rows for v in _ci(e)], [0.0])
+        forest(ax, all_rows, xlabel="quadratic-weighted κ with people (95% CI)", signed=False)
+        pad_x(ax, [v for _, e, _ in all_rows for v in ci_or_point(e)], [0.0])
 
     alt = "Forest plot of each judge's kappa with people beside the human ceiling band."
-    return FigureOut(key, title, caption, alt, svg=_forest_svg(draw, all_rows, signed=False))
+    return FigureOut(key, title, caption, alt, svg=forest_svg(draw, all_rows, signed=False))
 
 
 def generator_means(results: dict, colors: dict[str, str]):
@@ -250,13 +111,15 @@ def generator_means(results: dict, colors: dict[str, str]):
     import pandas as pd
 
     hl = human_label(colors)
+    if "generators" not in results:
+        return None
     rows = []
-    for gen, g in (results.get("generators") or {}).items():
+    for gen, g in results["generators"].items():
         mr = g.get("mean_rating")
         if not isinstance(mr, dict):
             return None
         for rater, est in [(hl, mr.get("humans")), *((n, e) for n, e in (mr.get("judges") or {}).items() if n in colors)]:
-            if _ok(est):
+            if has_estimate(est):
                 lo, hi = (est["ci"] if est.get("ci") else (None, None))
                 rows.append((gen, rater, float(est["estimate"]), lo, hi, int(est.get("n") or 0)))
     return pd.DataFrame(rows, columns=["generator", "rater", "mean", "lo", "hi", "n"])
@@ -301,7 +164,7 @@ def generator_figure(results: dict, colors: dict[str, str]) -> FigureOut:
                 hi.append((r.hi if r.hi is not None else r.mean) - r.mean)
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", color=palette[rater], ms=5.5, mec="white", mew=0.8,
                         elinewidth=1.6, zorder=3)
-        ax.set_xticks(range(len(gens)), [_short(g) for g in gens])
+        ax.set_xticks(range(len(gens)), [short_name(g) for g in gens])
         ax.set_xlim(-0.6, len(gens) - 0.4)
         ax.set_ylim(0.8, 5.2)
         ax.set_yticks([1, 2, 3, 4, 5], ["1 generic ≫", "2", "3 no diff.", "4", "5 personal. ≫"])
@@ -309,7 +172,7 @@ def generator_figure(results: dict, colors: dict[str, str]) -> FigureOut:
         ax.set_ylabel("mean rating")
         ax.grid(axis="x", visible=False)
         handles = [Line2D([], [], ls="none", marker="o", color=palette[r], ms=6) for r in raters]
-        ax.legend(handles, [_short(r) for r in raters], ncols=min(len(raters), 5), loc="upper left",
+        ax.legend(handles, [short_name(r) for r in raters], ncols=min(len(raters), 5), loc="upper left",
                   bbox_to_anchor=(0.0, -(0.55 + xlab) / 2.7), borderaxespad=0, handletextpad=0.3, columnspacing=1.2)
         if rotate:
             for t in ax.get_xticklabels():
@@ -319,10 +182,10 @@ def generator_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     alt = "Mean preference per generator for people and each judge, with the neutral line at 3."
     legend_rows = math.ceil(len(raters) / 5)
     rotate = len(gens) > 4
-    xlab = max(_text_in(_short(g)) for g in gens) * 0.45 if rotate else 0.0
+    xlab = max(text_width(short_name(g)) for g in gens) * 0.45 if rotate else 0.0
     bottom = 0.55 + xlab + 0.22 * legend_rows + 0.15
     fig_w = max(WIDTH, 1.2 * len(gens) + 2)
-    return FigureOut(key, title, caption, alt, svg=_svg(draw, 2.7 + bottom, fig_w, left=1.25, right=0.15,
+    return FigureOut(key, title, caption, alt, svg=svg_of(draw, 2.7 + bottom, fig_w, left=1.25, right=0.15,
                                                         bottom=bottom, top=0.15))
 
 
@@ -335,7 +198,7 @@ def habit_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     pts = []
     for n, j in results.get("judges", {}).items():
         habit, md = j.get("habit"), j.get("mention_delta")
-        if isinstance(habit, dict) and habit.get("mention_rate") is not None and _ok(md):
+        if isinstance(habit, dict) and habit.get("mention_rate") is not None and has_estimate(md):
             pts.append((n, habit, md, colors[n]))
     if len(pts) < 2:
         reason = hb.get("reason") or f"needs models that are both generators and judges (have {len(pts)})"
@@ -344,37 +207,31 @@ def habit_figure(results: dict, colors: dict[str, str]) -> FigureOut:
 
     def draw(fig):
         ax = fig.subplots()
-        if _ok(humans):
+        if has_estimate(humans):
             ax.axhline(humans["estimate"], color=HUMAN_COLOR, lw=1.1, ls=":", zorder=1)
             ax.annotate(f"{human_label(colors)}: Δ", xy=(1.0, humans["estimate"]), xycoords=("axes fraction", "data"),
                         xytext=(-2, 3), textcoords="offset points", ha="right", fontsize=8, color=HUMAN_COLOR)
         for n, habit, md, color in pts:
             x = float(habit["mention_rate"])
-            xl, xh = _ci(habit) if habit.get("ci") else (x, x)
+            xl, xh = ci_or_point(habit) if habit.get("ci") else (x, x)
             y = float(md["estimate"])
-            yl, yh = _ci(md)
+            yl, yh = ci_or_point(md)
             ax.errorbar([x], [y], xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", color=color,
                         ms=7, mec="white", mew=1.2, elinewidth=1.3, alpha=0.95, zorder=3)
-            ax.annotate(_short(n, 22), xy=(x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=color)
+            ax.annotate(short_name(n, 22), xy=(x, y), xytext=(6, 5), textcoords="offset points", fontsize=8, color=color)
         ax.set_xlim(-0.04, 1.04)
-        ax.xaxis.set_major_formatter(_percent_formatter())
+        ax.xaxis.set_major_formatter(percent_formatter())
         ax.set_xlabel("generator habit: share of its personalized answers that name an attribute")
         ax.set_ylabel("judge mention Δ (rating points)")
         if hb.get("spearman_r") is not None:
             p = hb.get("p_value")
             ptxt = "–" if p is None else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
-            ax.set_title(f"Spearman r = {_fmt(hb['spearman_r'])}, p {ptxt} ({hb.get('n_models')} models)", loc="left")
+            ax.set_title(f"Spearman r = {fig_num(hb['spearman_r'])}, p {ptxt} ({hb.get('n_models')} models)", loc="left")
         else:
             ax.set_title(f"Spearman r not computed: {hb.get('reason', 'too few models')}", loc="left")
 
     alt = "Scatter of generator mention habit against judge mention delta, with the Spearman correlation."
-    return FigureOut(key, title, caption, alt, svg=_svg(draw, 3.6, left=0.75, right=1.1, bottom=0.55, top=0.35))
-
-
-def _percent_formatter():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=0)
+    return FigureOut(key, title, caption, alt, svg=svg_of(draw, 3.6, left=0.75, right=1.1, bottom=0.55, top=0.35))
 
 
 def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
@@ -404,7 +261,7 @@ def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
 
     annot = size <= 14
     cell = 0.42 if annot else max(0.12, min(0.42, 6.0 / size))
-    label = max(_text_in(_short(r, 24), 8.0) for r in order)
+    label = max(text_width(short_name(r, 24), 8.0) for r in order)
     left, bottom, top, right = label + 0.2, label * 0.66 + 0.3, 0.15, 1.05
     grid = cell * size
     width, height = left + grid + right, bottom + grid + top
@@ -415,8 +272,8 @@ def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
                             grid * 0.7 / height))
         sns.heatmap(m, ax=ax, cbar_ax=cax, vmin=0, vmax=1, cmap=cmap, annot=annot, fmt=".2f",
                     annot_kws={"fontsize": 7 if size > 9 else 8}, linewidths=0.6, linecolor="white",
-                    cbar_kws={"label": "κ (quadratic)"}, xticklabels=[_short(r, 24) for r in order],
-                    yticklabels=[_short(r, 24) for r in order])
+                    cbar_kws={"label": "κ (quadratic)"}, xticklabels=[short_name(r, 24) for r in order],
+                    yticklabels=[short_name(r, 24) for r in order])
         ax.grid(False)
         if 0 < n_h < size:
             ax.axhline(n_h, color="#2e3440", lw=1.2)
@@ -432,7 +289,7 @@ def kappa_figure(results: dict, colors: dict[str, str]) -> FigureOut:
         cax.tick_params(labelsize=7.5)
 
     alt = "Heatmap of pairwise quadratic-weighted kappa between annotators and judges."
-    return FigureOut(key, title, caption, alt, svg=_svg(draw, height, width))
+    return FigureOut(key, title, caption, alt, svg=svg_of(draw, height, width))
 
 
 def rating_shares(results: dict, colors: dict[str, str]):
@@ -493,7 +350,7 @@ def distribution_figure(results: dict, colors: dict[str, str]) -> FigureOut:
                     h = shares.loc[hl]
                     ax.step([x0 + 0.5] + [x0 + x for x in xs] + [x0 + 5.5], [h[1]] + [h[x] for x in xs] + [h[5]],
                             where="mid", color=HUMAN_COLOR, lw=1.4, zorder=3)
-                ax.text(x0 + 0.5, ymax, f"{_short(name, 24)}  (n = {int(row['n'])})", color=colors[name],
+                ax.text(x0 + 0.5, ymax, f"{short_name(name, 24)}  (n = {int(row['n'])})", color=colors[name],
                         fontsize=8.5, fontweight="bold", va="bottom", ha="left")
                 ticks += [x0 + x for x in xs]
                 labels += [str(x) for x in xs]
@@ -502,7 +359,7 @@ def distribution_figure(results: dict, colors: dict[str, str]) -> FigureOut:
             ax.set_ylim(0, ymax)
             ax.grid(axis="x", visible=False)
             ax.tick_params(axis="x", length=0)
-            ax.yaxis.set_major_formatter(_percent_formatter())
+            ax.yaxis.set_major_formatter(percent_formatter())
             ax.spines["bottom"].set_visible(False)
             for b in range(len(names)):
                 ax.plot([b * 6 + 0.5, b * 6 + 5.5], [0, 0], color="#c8cdd6", lw=0.8, zorder=1)
@@ -514,5 +371,5 @@ def distribution_figure(results: dict, colors: dict[str, str]) -> FigureOut:
                        bbox_to_anchor=(1 - right / width, 1 - 0.04 / height), borderaxespad=0)
 
     alt = "Each judge's rating distribution over people's distribution."
-    return FigureOut(key, title, caption, alt, svg=_svg(draw, height, width, left=left, right=right, bottom=bottom,
+    return FigureOut(key, title, caption, alt, svg=svg_of(draw, height, width, left=left, right=right, bottom=bottom,
                                                         top=top, hspace=gap_h / row_h))

@@ -71,6 +71,9 @@ def results_markdown(results: dict, *, level: int = 3) -> str:
     lines += ["", "<sub>95% confidence intervals in brackets. Scale: 1 = generic much better, 3 = no difference, "
                   "5 = personalized much better. Inflation = judge − human mean; mention Δ = mean rating with an "
                   "explicit attribute mention − without.</sub>"]
+    sig = (results.get("audit_card") or {}).get("signature")
+    if sig:
+        lines += ["", f"<sub>signature: `{sig}`</sub>"]
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,12 @@ def engine_summary_lines(entry: dict) -> list[str]:
 # --- judge-audit run -------------------------------------------------------------------------
 
 
+def signature_line(card: dict | None) -> list[str]:
+    """``signature: ...`` (the audit card's one-line signature), when the card has one."""
+    sig = (card or {}).get("signature")
+    return [f"signature: {sig}"] if sig else []
+
+
 def run_summary(results: dict) -> str:
     """The terminal summary: one line per judge and one for humans."""
     def fmt(est, signed=True):
@@ -90,6 +96,7 @@ def run_summary(results: dict) -> str:
         f"habit vs bias: spearman r {num(hb['spearman_r'], signed=True)} (p={num(hb['p_value'], 3)}, {hb['n_models']} models)"
         if hb.get("spearman_r") is not None else f"habit vs bias: not computed ({hb.get('reason')})"
     )
+    lines += signature_line(results.get("audit_card"))
     return "\n".join(lines)
 
 
@@ -160,6 +167,7 @@ def relevance_summary(section: dict) -> str:
                      f"P {estimate_text(b['precision'])} R {estimate_text(b['recall'])} F1 {estimate_text(b['f1'])}")
     lines.append(f"kappa: within humans {estimate_text(ag['mean_within_humans'])}, within judges {estimate_text(ag['mean_within_judges'])}, "
                  f"human-judge {estimate_text(ag['mean_human_judge'])}")
+    lines += signature_line(section.get("audit_card"))
     return "\n".join(lines)
 
 
@@ -196,6 +204,7 @@ def counterfactual_summary(section: dict) -> str:
                      f"observational mention delta {_signed(j['observational_mention_delta'])}")
         lines.extend(f"  warning: {w}" for w in j["warnings"])
     lines.append("effect = rating(with the mention) - rating(the same answer without it), 1-5 scale, 95% cluster-bootstrap CI")
+    lines += signature_line(section.get("audit_card"))
     return "\n".join(lines)
 
 
@@ -204,9 +213,8 @@ def counterfactual_summary(section: dict) -> str:
 
 def study_summary(results: dict) -> str:
     """A short table for the terminal; every number with its CI is in results.json."""
-    if results["form"] == "absolute":
-        return _absolute_study(results)
-    return _pairwise_study(results)
+    text = _absolute_study(results) if results["form"] == "absolute" else _pairwise_study(results)
+    return "\n".join([text, *signature_line(results.get("audit_card"))])
 
 
 def _absolute_study(r: dict) -> str:

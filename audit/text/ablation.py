@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 
 from audit.text.edits import ABLATED, Variant, text_changes, word_list
-from audit.text.mention import flag_offline, sentence_spans, span_containing
+from audit.text.mention import flag_offline
+from audit.text.words import sentence_spans, span_containing
 
 
 MAX_ROUNDS = 3  # re-flag and delete again at most this often

@@ -53,9 +53,15 @@ def ci_text(ci, digits: int = 2, signed: bool = False, *, minus: bool = False, p
     return "[" + ", ".join(num(v, digits, signed, minus=minus, percent=percent) for v in ci) + "]"
 
 
+def as_dict(est):
+    """An estimate as a dict: typed results (pydantic models) and dicts read alike."""
+    return est.model_dump() if hasattr(est, "model_dump") else est
+
+
 def has_ci(est: dict | None) -> bool:
     """Whether an estimate dict has a 95% CI with two finite bounds."""
-    ci = (est or {}).get("ci") if isinstance(est, dict) else None
+    est = as_dict(est)
+    ci = est.get("ci") if isinstance(est, dict) else None
     return bool(ci) and len(ci) == 2 and is_finite(ci[0]) and is_finite(ci[1])
 
 
@@ -64,6 +70,7 @@ def estimate_text(est: dict | None, *, signed: bool = False, digits: int = 2, ci
     """An estimate dict as ``0.43 [0.31, 0.54]``: the estimate, then its 95% CI when it has one.
 
     ``reason``: say why when there is no estimate (``n/a (fewer than 3 items)``)."""
+    est = as_dict(est)
     if not isinstance(est, dict) or est.get("estimate") is None:
         why = est.get("reason") if isinstance(est, dict) else None
         return missing + (f" ({why})" if reason and why else "")

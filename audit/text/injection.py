@@ -8,7 +8,8 @@ import random
 import re
 
 from audit.text.edits import INJECTED, WORD_RE, Variant, text_changes
-from audit.text.mention import flag_offline, sentence_spans
+from audit.text.mention import flag_offline
+from audit.text.words import sentence_spans
 
 
 # (name, template); {you} is a clause with subject "you", {who} a verb phrase after "someone who",

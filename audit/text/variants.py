@@ -42,7 +42,8 @@ import re
 from audit.text.ablation import SEPARATORS, ablate
 from audit.text.edits import ABLATED, INJECTED, WORD_RE, Change, Skip, Variant, changes_within, norm_tokens, text_changes
 from audit.text.injection import INJECTION_TEMPLATES, attribute_phrases, inject
-from audit.text.mention import flag_offline, sentence_spans, span_containing
+from audit.text.mention import flag_offline
+from audit.text.words import sentence_spans, span_containing
 
 __all__ = [
     "Change", "Variant", "Skip", "ablate", "inject", "attribute_phrases", "text_changes", "changes_within",
