@@ -5,14 +5,39 @@ An audit reads its own data, then goes through these steps in this order."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from audit.data.assets import asset_dir
 from audit.engine.cache import ResultCache
-from audit.engine.config import JudgeSpec, load_judge_config, resolve_judge, with_temperature
+from audit.engine.config import JudgeSpec, resolve_judge, with_temperature
 from audit.engine.provider import check_credentials
 from audit.errors import ConfigError
+
+
+@dataclass
+class AuditOptions:
+    """What every audit that calls judges is given: its data, the judges to call, the judge config, the
+    output folder, the seed and the cache. Each audit's options add their own fields."""
+
+    data: Path | None = None
+    judges: list[str] = field(default_factory=list)
+    config: Path | None = None
+    out: Path = Path("judge-audit-out")
+    seed: int = 0
+    cache_dir: Path | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class CallOptions(AuditOptions):
+    """Options of the audits that make preference calls (``run``, ``counterfactual``)."""
+
+    samples: int = 1
+    both_orders: bool = False
+    temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
+    workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
 
 
 def bundled(name: str) -> Path:
@@ -67,5 +92,3 @@ def opened_cache(cache_dir: Path | None, enabled: bool = True) -> Iterator[Resul
         cache.close()
 
 
-__all__ = ["bundled", "choose_judges", "load_judge_config", "opened_cache", "provenance", "require_credentials",
-           "resolve_judge", "with_temperatures"]

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from audit.audits.common import bundled, opened_cache, require_credentials, with_temperatures
+from audit.audits.common import CallOptions, bundled, opened_cache, require_credentials, with_temperatures
 from audit.engine.config import load_judge_config, resolve_judge
 from audit.stats import measure
+from audit.stats.estimate import finite
 from audit.text.edits import ABLATED, INJECTED, Skip, Variant, text_changes
 from audit.text.injection import INJECTION_TEMPLATES
 from audit.text.variants import build_variants, check_rewrite, variant_id, variant_item
@@ -49,19 +50,8 @@ class RewrittenAnswer(BaseModel):
 
 
 @dataclass
-class CounterfactualOptions:
-    data: Path | None = None
-    judges: list[str] = field(default_factory=list)
-    config: Path | None = None
-    out: Path = Path("judge-audit-out")
-    seed: int = 0
-    samples: int = 1
-    both_orders: bool = False
-    temperature: float | None = None
+class CounterfactualOptions(CallOptions):
     rewriter: str | None = None
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    workers: int | None = None
     n_resamples: int = measure.DEFAULT_REPS
 
 
@@ -153,7 +143,7 @@ def _examples(variants: list[Variant], items: dict[str, Item], table: pd.DataFra
             for j in judges:
                 o = table[j].get(v.item_id) if j in table else None
                 w = table[j].get(vid) if j in table else None
-                ratings[j] = {"original": _num(o), "variant": _num(w)}
+                ratings[j] = {"original": finite(o), "variant": finite(w)}
             moves = [abs(r["original"] - r["variant"]) for r in ratings.values()
                      if r["original"] is not None and r["variant"] is not None]
             scored.append((-(sum(moves) / len(moves)) if moves else 0.0, v.item_id, v, ratings))
@@ -164,13 +154,6 @@ def _examples(variants: list[Variant], items: dict[str, Item], table: pd.DataFra
                         "original": v.original, "variant": v.text, "changes": [c.to_dict() for c in v.changes],
                         "attribute": v.attribute, "template": v.template, "ratings": ratings})
     return out
-
-
-def _num(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _judge_warnings(rows: list, n_pairs: dict[str, int]) -> list[str]:

@@ -6,11 +6,12 @@ except through the ``log`` callback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from audit.audits.common import bundled, choose_judges, opened_cache, provenance, require_credentials, with_temperatures
+from audit.audits.common import (CallOptions, bundled, choose_judges, opened_cache, provenance, require_credentials,
+                                 with_temperatures)
 from audit.engine.config import load_judge_config, resolve_judge
 from audit.engine.cache import ResultCache
 from audit.engine.config import JudgeSpec
@@ -33,20 +34,9 @@ def bundled_example() -> Path:
 
 
 @dataclass
-class RunOptions:
-    data: Path | None = None
-    judges: list[str] = field(default_factory=list)
-    config: Path | None = None
-    out: Path = Path("judge-audit-out")
+class RunOptions(CallOptions):
     flagger: str = "offline"
-    seed: int = 0
-    samples: int = 1
-    both_orders: bool = False
     measure_habits: bool = False
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
-    workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
 
 
 @dataclass

@@ -8,14 +8,14 @@ run`` so ``judge-audit check`` sees both), ``relevance_judgments.csv`` and ``rel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from audit.audits.common import bundled, choose_judges, opened_cache, provenance, require_credentials
+from audit.audits.common import AuditOptions, bundled, choose_judges, opened_cache, provenance, require_credentials
 from audit.engine.config import load_judge_config
 from audit.stats import relevance as rm
 from audit.errors import ConfigError
@@ -34,17 +34,10 @@ def bundled_relevance_example() -> Path:
 
 
 @dataclass
-class RelevanceOptions:
-    data: Path | None = None
-    judges: list[str] = field(default_factory=list)
-    config: Path | None = None
-    out: Path = Path("judge-audit-out")
-    seed: int = 0
+class RelevanceOptions(AuditOptions):
     ties: str = "irrelevant"
     baselines: tuple[str, ...] = BASELINES
     n_resamples: int = rm.N_RESAMPLES
-    cache_dir: Path | None = None
-    use_cache: bool = True
 
 
 @dataclass

@@ -193,6 +193,21 @@ def _baseline_of(opts: CheckOptions) -> tuple[SavedBaseline | None, str | None]:
     return None, name
 
 
+def _read_inputs(opts: CheckOptions, relevance: bool, items: bool):
+    """(relevance pairs, items): every input read and checked before the first call."""
+    from audit.audits.common import bundled
+    from audit.data.items import load_items
+
+    rel_dataset = None
+    if relevance and opts.relevance_data is not None:
+        from audit.data.relevance import load_pairs
+
+        rel_dataset = load_pairs(opts.relevance_data)
+        if opts.judge not in rel_dataset.imported_judges:
+            _relevance_judge_callable(opts, opts.relevance_data)
+    return rel_dataset, (load_items(opts.data or bundled("example.jsonl")) if items else None)
+
+
 def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, on_result=None,
               progress: Callable[[], Any] | None = None) -> CheckOutcome:
     """Run the stages the policy needs, then apply it. Raises AuditError subclasses.
@@ -209,9 +224,7 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
     (else ``on_result`` is used for every stage). The audits' outcomes are returned in ``stages``
     so the caller can draw their pages.
     """
-    from audit.audits.common import bundled
     from audit.audits.preference import RunOptions, run_audit
-    from audit.data.items import load_items
 
     def stage_progress():
         return progress() if progress is not None else on_result
@@ -228,15 +241,7 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
         notes.append(f"--relevance-data {opts.relevance_data} not used: no relevance threshold is set "
                      f"({', '.join(RELEVANCE_KEYS)})")
 
-    # every input is read and checked before the first call
-    rel_dataset = None
-    if run_rel and opts.relevance_data is not None:
-        from audit.data.relevance import load_pairs
-
-        rel_dataset = load_pairs(opts.relevance_data)
-        if opts.judge not in rel_dataset.imported_judges:
-            _relevance_judge_callable(opts, opts.relevance_data)
-    dataset = load_items(opts.data or bundled("example.jsonl")) if (run_main or run_cf) else None
+    rel_dataset, dataset = _read_inputs(opts, run_rel, run_main or run_cf)
     imported = set(dataset.imported_judges) if dataset is not None else set()
     both_orders = policy.needs_both_orders(with_baseline=bool(opts.baseline))
 

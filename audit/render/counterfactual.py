@@ -16,7 +16,7 @@ Wiring into report.html (report.py / report.html.j2)::
 from __future__ import annotations
 
 
-from audit.render.html import render_page
+from audit.render.html import highlighted_pieces, render_page
 from audit.text.fmt import estimate_text, p_text
 
 
@@ -29,15 +29,7 @@ def _est(est: dict | None) -> dict:
 
 def pieces(text: str, ranges: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     """``text`` cut into (segment, highlighted) pieces at ``ranges`` (the template escapes each piece)."""
-    out, pos = [], 0
-    for s, e in sorted(r for r in ranges if r[1] > r[0]):
-        if s < pos:
-            continue
-        out.append((text[pos:s], False))
-        out.append((text[s:e], True))
-        pos = e
-    out.append((text[pos:], False))
-    return [p for p in out if p[0]]
+    return highlighted_pieces(text, ranges)
 
 
 def counterfactual_context(section: dict) -> dict:

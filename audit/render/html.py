@@ -46,3 +46,18 @@ def asset(name: str) -> str:
 def csp_hash(text: str) -> str:
     """The Content-Security-Policy hash source of an inline script or style."""
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def highlighted_pieces(text: str, ranges) -> list[tuple[str, bool]]:
+    """``text`` cut into (segment, highlighted) pieces at the character ``ranges`` [start, end);
+    overlapping or out-of-range ranges are clipped. The template escapes each piece."""
+    pieces, pos = [], 0
+    for start, end in sorted(ranges):
+        start, end = max(start, pos), min(end, len(text))
+        if end <= start:
+            continue
+        pieces.append((text[pos:start], False))
+        pieces.append((text[start:end], True))
+        pos = end
+    pieces.append((text[pos:], False))
+    return [p for p in pieces if p[0]]

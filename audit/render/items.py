@@ -8,6 +8,7 @@ import math
 from types import SimpleNamespace as NS  # attribute access: Jinja reads these without a failed getattr
 
 from audit.data.items import Dataset, MentionFlag
+from audit.render.html import highlighted_pieces
 from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
 from audit.stats.tables import judge_item_ratings
 
@@ -23,16 +24,7 @@ def highlight(text: str, flag: MentionFlag | None) -> list[tuple[str, bool]]:
     The template escapes each piece."""
     if not flag or not flag.spans:
         return [(text, False)]
-    pieces, pos = [], 0
-    for start, end in sorted(flag.spans):
-        start, end = max(start, pos), min(end, len(text))
-        if end <= start:
-            continue
-        pieces.append((text[pos:start], False))
-        pieces.append((text[start:end], True))
-        pos = end
-    pieces.append((text[pos:], False))
-    return [p for p in pieces if p[0]]
+    return highlighted_pieces(text, flag.spans)
 
 
 ORDER_LABEL = {GENERIC_FIRST: "generic", PERSONALIZED_FIRST: "personalized", None: "– (imported)"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.audits.judging import JudgePlan
+from audit.data.results import Judge, Results, typed
 from audit.gate.checks import Check, GateReport
 from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS
 from audit.text.fmt import ci_pct, ci_text, estimate_text, num, p_text, pct, token_count, usd
@@ -34,23 +35,21 @@ def cost_line(c: dict) -> str:
             + (f" ({usd(c['cost_usd_this_run'])} this run)" if c.get("paid_this_run") and c["cost_usd"] is not None else ""))
 
 
-def engine_summary_lines(entry: dict) -> list[str]:
+def engine_summary_lines(j: Judge) -> list[str]:
     """Terminal lines for one judge's position, self-consistency and cost (empty when not measured)."""
     lines = []
-    pos = entry.get("position")
-    if pos:
-        f, s = pos["flip_rate"], pos["slot_a_preference"]
-        lines.append(f"  position: flip rate {pct(f.get('estimate'))}{ci_pct(f)} over {pos['n_pairs']} pairs; "
-                     f"slot A picked in {pct(s.get('estimate'))}{ci_pct(s)} of decisive verdicts")
-    sc = entry.get("self_consistency")
-    if sc:
-        ex, icc = sc["exact_agreement"], sc["icc"]
-        icc_text = f"{icc['estimate']:.2f}" if icc.get("estimate") is not None else f"n/a ({icc.get('reason')})"
-        lines.append(f"  self-consistency over {sc['samples']} samples: exact agreement {pct(ex.get('estimate'))}"
-                     f"{ci_pct(ex)}, ICC(1,1) {icc_text}")
-    cost = entry.get("cost")
-    if cost:
-        lines.append("  " + cost_line(cost))
+    if j.position is not None:
+        f, s = j.position.flip_rate, j.position.slot_a_preference
+        lines.append(f"  position: flip rate {pct(f.estimate)}{ci_pct(f)} over {j.position.n_pairs} pairs; "
+                     f"slot A picked in {pct(s.estimate)}{ci_pct(s)} of decisive verdicts")
+    sc = j.self_consistency
+    if sc is not None:
+        icc = sc.icc
+        icc_text = f"{icc.estimate:.2f}" if icc.estimate is not None else f"n/a ({icc.reason})"
+        lines.append(f"  self-consistency over {sc.samples} samples: exact agreement {pct(sc.exact_agreement.estimate)}"
+                     f"{ci_pct(sc.exact_agreement)}, ICC(1,1) {icc_text}")
+    if j.cost is not None:
+        lines.append("  " + cost_line(j.cost.model_dump()))
     return lines
 
 
@@ -63,40 +62,36 @@ def signature_line(card: dict | None) -> list[str]:
     return [f"signature: {sig}"] if sig else []
 
 
-def run_summary(results: dict) -> str:
-    """The terminal summary: one line per judge and one for humans."""
+def run_summary(results: Results | dict) -> str:
+    """The terminal summary of a run (typed results): one line for the items, the humans, and per judge."""
+    r = typed(results) if isinstance(results, dict) else results
+
     def fmt(est, signed=True):
         return estimate_text(est, signed=signed)
 
-    h = results["humans"]
+    h = r.humans
     lines = [
-        f"items: {results['n_items']} ({results['n_items_with_human_ratings']} with human ratings, "
-        f"{results['n_mention']} with an explicit mention)",
-        f"humans: no-better rate {fmt(h['no_better_rate'], False)}, mention delta {fmt(h['mention_delta'])}",
+        f"items: {r.n_items} ({r.n_items_with_human_ratings} with human ratings, {r.n_mention} with an explicit mention)",
+        f"humans: no-better rate {fmt(h.no_better_rate, False)}, mention delta {fmt(h.mention_delta)}",
     ]
-    ceiling = (h.get("ceiling") or {}).get("kappa_quadratic")
-    if ceiling or h.get("krippendorff_alpha"):
-        lines.append(f"humans agree: leave-one-out kappa_w {fmt(ceiling)}, "
-                     f"Krippendorff alpha {fmt(h.get('krippendorff_alpha'))}")
-    for name, j in results["judges"].items():
-        lines.append(
-            f"{name}: inflation {fmt(j['inflation'])}, mention delta {fmt(j['mention_delta'])}, "
-            f"spearman {fmt(j['spearman'])} ({j['n_items_rated']} items, {j['source']})"
-        )
-        agree = j.get("agreement") or {}
-        if agree.get("kappa_quadratic") or j.get("excess_mention_uplift"):
-            gap = (agree.get("ceiling_gap") or {}).get("kappa_quadratic")
-            lines.append(f"  kappa_w with humans {fmt(agree.get('kappa_quadratic'))}"
-                         + (f", minus human ceiling {fmt(gap)}" if gap else "")
-                         + f"; excess mention uplift {fmt(j.get('excess_mention_uplift'))}")
-        lines.extend(f"  warning: {w}" for w in j["warnings"])
+    if h.ceiling.kappa_quadratic or h.krippendorff_alpha:
+        lines.append(f"humans agree: leave-one-out kappa_w {fmt(h.ceiling.kappa_quadratic)}, "
+                     f"Krippendorff alpha {fmt(h.krippendorff_alpha)}")
+    for name, j in r.judges.items():
+        lines.append(f"{name}: inflation {fmt(j.inflation)}, mention delta {fmt(j.mention_delta)}, "
+                     f"spearman {fmt(j.spearman)} ({j.n_items_rated} items, {j.source})")
+        agree = j.agreement
+        kappa = agree.kappa_quadratic if agree else None
+        if kappa or j.excess_mention_uplift:
+            gap = (agree.ceiling_gap or {}).get("kappa_quadratic") if agree else None
+            lines.append(f"  kappa_w with humans {fmt(kappa)}" + (f", minus human ceiling {fmt(gap)}" if gap else "")
+                         + f"; excess mention uplift {fmt(j.excess_mention_uplift)}")
+        lines.extend(f"  warning: {w}" for w in j.warnings)
         lines.extend(engine_summary_lines(j))
-    hb = results["habit_bias"]
-    lines.append(
-        f"habit vs bias: spearman r {num(hb['spearman_r'], signed=True)} (p={num(hb['p_value'], 3)}, {hb['n_models']} models)"
-        if hb.get("spearman_r") is not None else f"habit vs bias: not computed ({hb.get('reason')})"
-    )
-    lines += signature_line(results.get("audit_card"))
+    hb = r.habit_bias
+    lines.append(f"habit vs bias: spearman r {num(hb.spearman_r, signed=True)} (p={num(hb.p_value, 3)}, {hb.n_models} models)"
+                 if hb.spearman_r is not None else f"habit vs bias: not computed ({hb.reason})")
+    lines += signature_line(r.audit_card)
     return "\n".join(lines)
 
 

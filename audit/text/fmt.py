@@ -24,7 +24,7 @@ def pct(x: float | None) -> str:
 
 
 def ci_pct(est: dict) -> str:
-    ci = est.get("ci")
+    ci = as_dict(est).get("ci")
     return f" [95% CI {pct(ci[0])}, {pct(ci[1])}]" if ci else ""
 
 
