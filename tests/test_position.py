@@ -178,13 +178,9 @@ def test_run_samples_with_temperature_reports_self_consistency(tmp_path, monkeyp
 @pytest.mark.slow
 def test_local_demo_judge_is_caught(tmp_path):
     """The embedded SmolLM2 judge is nearly constant: the audit must flag it loudly."""
-    from audit.errors import JudgeUnavailable
-    from audit.engine.local import check_available
+    from conftest import require_local_judge
 
-    try:
-        check_available("smollm2-135m-instruct")
-    except JudgeUnavailable as exc:
-        pytest.skip(f"local judge not available here: {exc}")
+    require_local_judge()
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["run", "--both-orders", "--out", str(out)])
     assert res.exit_code == 0, res.output

@@ -218,13 +218,9 @@ def test_relevance_checks_on_ci_bounds():
 
 @pytest.mark.slow
 def test_local_judge_end_to_end(tmp_path):
-    from audit.errors import JudgeUnavailable
-    from audit.engine.local import check_available
+    from conftest import require_local_judge
 
-    try:
-        check_available("smollm2-135m-instruct")
-    except JudgeUnavailable as exc:
-        pytest.skip(f"local judge cannot run here: {exc}")
+    require_local_judge()
     data = write_data(tmp_path / "rel.jsonl", PAIRS[:3])
     args = ["relevance", "--data", str(data), "--out", str(tmp_path / "out"), "--baselines", "none"]
     result = CliRunner().invoke(cli, args)  # no --judges and no imported labels: the local judge

@@ -19,7 +19,7 @@ from audit.data.items import MentionFlag
 from audit.audits.flagging import flag_items
 from audit.data.judgments import Judgment, imported_judgments
 from audit.audits.judging import plan_calls, run_judges
-from audit.data.items import Dataset, load_items
+from audit.data.items import Dataset, first_items, load_items
 from audit.audits.card import audit_card as card_of
 from audit.stats.bootstrap import DEFAULT_REPS
 from audit.data.files import carried_sections, clean_json, output_dir, write_json
@@ -37,6 +37,7 @@ def bundled_example() -> Path:
 class RunOptions(CallOptions):
     flagger: str = "offline"
     measure_habits: bool = False
+    limit: int | None = None  # only the first N items of the data
 
 
 @dataclass
@@ -50,10 +51,11 @@ class RunOutcome:
 
 def audit_card(dataset: Dataset, called: list[JudgeSpec], opts: RunOptions, judgments: list[Judgment]) -> dict:
     return card_of(
-        "judge-audit", packages=("litellm", "instructor", "llama-cpp-python"),
+        "judge-audit", packages=("litellm", "instructor", "llama-cpp-python", "xllamacpp"),
         dataset={"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
         templates=("judge_preference", "flagger_mention", "generator_personalized"), called=called, judgments=judgments,
-        settings={"seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders, "flagger": opts.flagger},
+        settings={"seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders, "flagger": opts.flagger,
+                  **({"limit": opts.limit} if opts.limit is not None else {})},
         n_resamples=DEFAULT_REPS)
 
 
@@ -78,7 +80,7 @@ def measure_habits(dataset: Dataset, called: list[JudgeSpec], cache: ResultCache
 
 
 def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> RunOutcome:
-    dataset = load_items(opts.data or bundled_example())
+    dataset = first_items(load_items(opts.data or bundled_example()), opts.limit)
     specs = load_judge_config(opts.config)
     called, imported = choose_judges(dataset, opts.judges, specs)
     called = with_temperatures(called, opts.temperature)
@@ -124,7 +126,7 @@ def dry_run(opts: RunOptions) -> list:
     """The calls and estimated cost per judge of ``run_audit(opts)``, without calling anything."""
     from audit.audits.judging import plan_judging
 
-    dataset = load_items(opts.data or bundled_example())
+    dataset = first_items(load_items(opts.data or bundled_example()), opts.limit)
     called, _ = choose_judges(dataset, opts.judges, load_judge_config(opts.config))
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
         return plan_judging(list(dataset.items), with_temperatures(called, opts.temperature), cache,

@@ -1,8 +1,9 @@
-"""``judge-audit study``: audit the ratings of an existing judge study, with no model call.
+"""``judge-audit study``: audit the ratings of an existing judge study, and of judges called on it.
 
 load (native JSONL/CSV, or a public layout via :mod:`audit.data.layouts`) -> select judges and
-items -> measure (:mod:`audit.stats.study`) -> write ``results.json`` and a flat CSV
-(``ratings.csv`` for the absolute form, ``verdicts.csv`` for the pairwise form).
+items (``--limit``) -> call the named judges that are not in the study on its items (pairwise form:
+:mod:`audit.audits.study_calls`) -> measure (:mod:`audit.stats.study`) -> write ``results.json`` and a
+flat CSV (``ratings.csv`` for the absolute form, ``verdicts.csv`` for the pairwise form).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class StudyOptions:
     exclude_systems: list[str] = field(default_factory=list)
     out: Path = Path(DEFAULT_STUDY_OUT)
     seed: int = 0
+    config: Path | None = None  # judge config for the judges to call
+    both_orders: bool = False  # called judges: judge every item in both presentation orders
+    limit: int | None = None  # only the first N items
+    cache_dir: Path | None = None
+    use_cache: bool = True
 
 
 @dataclass
@@ -53,13 +59,45 @@ def resolve_form(form: str | None, layout: str) -> str:
     return form
 
 
-def load_study(opts: StudyOptions) -> AbsoluteStudy | PairwiseStudy:
+def load_study(opts: StudyOptions, *, calls: bool = False) -> AbsoluteStudy | PairwiseStudy:
+    """The study, its first ``opts.limit`` items when limited. ``calls``: judges will be called, so a
+    pairwise study without verdicts of its own is fine."""
     form = resolve_form(opts.form, opts.layout)
     if opts.layout == "hanna":
-        return load_hanna(opts.data, opts.scale)
-    if opts.layout == "llmbar":
-        return load_llmbar(opts.data)
-    return load_absolute(opts.data, opts.scale) if form == "absolute" else load_pairwise(opts.data)
+        study = load_hanna(opts.data, opts.scale)
+    elif opts.layout == "llmbar":
+        study = load_llmbar(opts.data)
+    else:
+        study = (load_absolute(opts.data, opts.scale) if form == "absolute"
+                 else load_pairwise(opts.data, allow_no_verdicts=calls))
+    return limited(study, opts.limit)
+
+
+def limited(study: AbsoluteStudy | PairwiseStudy, limit: int | None) -> AbsoluteStudy | PairwiseStudy:
+    """The first ``limit`` items of the study (in file order), with their ratings or verdicts."""
+    if limit is None:
+        return study
+    if isinstance(study, AbsoluteStudy):
+        keep = list(dict.fromkeys(study.ratings["item_id"]))[:limit]
+        return AbsoluteStudy(study.path, study.sha256, study.scale,
+                             study.ratings[study.ratings["item_id"].isin(keep)].reset_index(drop=True))
+    keep = list(study.items["item_id"])[:limit]
+    return PairwiseStudy(study.path, study.sha256, study.items[study.items["item_id"].isin(keep)].reset_index(drop=True),
+                         study.verdicts[study.verdicts["item_id"].isin(keep)].reset_index(drop=True),
+                         {k: v for k, v in study.texts.items() if k in set(keep)})
+
+
+def split_judges(study: AbsoluteStudy | PairwiseStudy, judges: list[str]) -> tuple[list[str], list[str]]:
+    """(judges of the study, judges to call): a named judge that is not in the study is called on
+    its items (pairwise form, with the prompt and both responses in the data)."""
+    to_call = [j for j in judges if j not in study.judges]
+    if to_call and isinstance(study, AbsoluteStudy):
+        raise ConfigError(f"judge {to_call[0]!r} is not in {study.path}; calling judges is supported on pairwise "
+                          f"studies (judges in the study: {', '.join(study.judges[:12])})")
+    if to_call and not study.callable_items():
+        raise ConfigError(f"judge {to_call[0]!r} is not in {study.path}, and its items lack the prompt and both "
+                          "responses a judge would need to be called")
+    return [j for j in judges if j in study.judges], to_call
 
 
 def select(study: AbsoluteStudy | PairwiseStudy, judges: list[str], exclude_systems: list[str]):
@@ -104,21 +142,51 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
                          "correct": df["correct"], "first_slot": df["first_slot"]})
 
 
-def run_study(opts: StudyOptions) -> StudyOutcome:
-    """Load, select, measure and write; returns the results and the written paths."""
+def _called_judges(study: PairwiseStudy, names: list[str], opts: StudyOptions, log, on_result) -> tuple[PairwiseStudy, list, int]:
+    """The study with the verdicts of the judges called on it, their specs, and the calls made."""
+    from audit.audits.common import opened_cache, require_credentials
+    from audit.audits.study_calls import call_judges, with_called
+    from audit.engine.config import load_judge_config, resolve_judge
+
+    specs = load_judge_config(opts.config)
+    called = [resolve_judge(n, specs) for n in names]
+    require_credentials(*called)
+    n_items = len(study.callable_items())
+    log(f"judging {n_items} items of {study.path} with {', '.join(s.name for s in called)} "
+        f"({n_items * (2 if opts.both_orders else 1)} calls per judge)")
+    with opened_cache(opts.cache_dir, opts.use_cache) as cache:
+        rows = call_judges(study, called, cache, both_orders=opts.both_orders, seed=opts.seed, on_result=on_result)
+    return with_called(study, rows), called, len(rows)
+
+
+def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOutcome:
+    """Load, select, call the named judges that are not in the study, measure and write; returns the
+    results and the written paths."""
     from audit.audits.card import audit_card
     from audit.data.files import clean_json, output_dir, replacing, write_json
     from audit.data.results import versioned
 
-    study = load_study(opts)
-    study, judges = select(study, opts.judges, opts.exclude_systems)
+    if opts.limit is not None and opts.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 (got {opts.limit})")
+    study = load_study(opts, calls=bool(opts.judges))
+    imported, to_call = split_judges(study, opts.judges) if opts.judges else ([], [])
+    study, judges = select(study, imported, opts.exclude_systems) if (imported or not to_call) else (study, [])
+    called, n_calls = [], 0
+    if to_call:
+        study, called, n_calls = _called_judges(study, to_call, opts, log, on_result)
+        judges = judges + to_call
     if isinstance(study, AbsoluteStudy) and study.ratings.empty:
         raise InputError(study.path, None, None, "no items left after --exclude-system")
     results = measure_study(study, judges, opts.seed)
+    card_judges = {**{j: {"model": None, "source": "imported"} for j in judges if j not in to_call},
+                   **{s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params,
+                               "source": "called"} for s in called}}
     results["audit_card"] = audit_card(
         "judge-audit", dataset={"path": study.path, "sha256": study.sha256, "layout": opts.layout},
+        templates=("judge_pairwise",) if called else (),
         settings={"form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
-                  "seed": opts.seed, "model_calls": 0},
+                  "seed": opts.seed, "model_calls": n_calls, "limit": opts.limit, "both_orders": opts.both_orders,
+                  **({"called_judges": card_judges} if called else {})},
         n_resamples=(results.get("bootstrap") or {}).get("n_reps"))
     results = versioned(clean_json(results))
     out = output_dir(opts.out)

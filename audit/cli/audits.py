@@ -24,8 +24,9 @@ from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, config_option, 
 @temperature_option
 @click.option("--dry-run", is_flag=True, help="Print the calls and estimated cost per judge, call nothing.")
 @workers_option
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N items of the data.")
 def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, both_orders, samples, temperature,
-        dry_run, workers):
+        dry_run, workers, limit):
     """Run the whole audit: load, flag mentions, judge, measure, write results and report.
 
     \b
@@ -43,7 +44,7 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
 
     opts = RunOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, flagger=flagger,
                       seed=seed, measure_habits=measure_habits, cache_dir=cache_dir, samples=samples,
-                      both_orders=both_orders, temperature=temperature, workers=workers)
+                      both_orders=both_orders, temperature=temperature, workers=workers, limit=limit)
     if dry_run:
         from audit.render.terminal import format_plan
 
@@ -108,7 +109,7 @@ def judges(config):
     width = max(len(n) for n in specs)
     for name, s in specs.items():
         if s.is_local:
-            key = "in-process (llama-cpp-python)"
+            key = "in-process (xllamacpp)"
         elif s.api_key_env:
             key = f"{s.api_key_env} {'set' if os.environ.get(s.api_key_env) else 'NOT set'}"
         else:
@@ -274,13 +275,19 @@ def counterfactual(data, judges, config, out, rewriter, seed, both_orders, sampl
 @click.option("--layout", type=click.Choice(["native", "hanna", "llmbar"]), default="native", show_default=True,
               help="How --data is laid out.")
 @click.option("--scale", default="1-5", show_default=True, help="Rating scale of the absolute form, MIN-MAX.")
-@click.option("--judges", "judges", metavar="A,B,...", help="Audit only these judges of the study (default: all).")
+@click.option("--judges", "judges", metavar="A,B,...",
+              help="Judges to audit (default: all of the study's). A name that is not a judge of the study is called "
+                   "on its items (pairwise form): a name from the judge config or a litellm model id.")
 @click.option("--exclude-system", "exclude_systems", multiple=True, metavar="NAME",
               help="Leave out items whose 'system' is NAME (repeatable; e.g. HANNA's human-written stories: Human).")
 @click.option("--out", type=click.Path(path_type=Path), default="judge-audit-study", show_default=True, help="Output folder.")
-@seed_option("Seed of the cluster bootstrap.")
-def study(form, data, layout, scale, judges, exclude_systems, out, seed):
-    """Audit the ratings of an existing judge study (no model call).
+@seed_option("Seed of the cluster bootstrap and of the presentation order of called judges.")
+@config_option
+@click.option("--both-orders", is_flag=True, help="Called judges: judge every item in both presentation orders.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N items of the study.")
+@cache_dir_option
+def study(form, data, layout, scale, judges, exclude_systems, out, seed, config, both_orders, limit, cache_dir):
+    """Audit the ratings of a judge study, and of judges called on its items.
 
     \b
     Examples:
@@ -288,6 +295,7 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed):
       judge-audit study --form pairwise --data verdicts.csv --out study-out/
       judge-audit study --layout hanna --data hanna_metric_scores_llm.csv --exclude-system Human
       judge-audit study --layout llmbar --data LLMBar/Dataset/Processed/MT-Bench
+      judge-audit study --layout llmbar --data LLMBar/Dataset/Processed/MT-Bench --judges local --both-orders
     """
     from audit.engine.config import parse_judge_list
     from audit.errors import ConfigError
@@ -300,8 +308,9 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed):
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     opts = StudyOptions(data=data, form=form, layout=layout, scale=lo_hi, judges=parse_judge_list(judges),
-                        exclude_systems=list(exclude_systems), out=out, seed=seed)
-    outcome = run_study(opts)
+                        exclude_systems=list(exclude_systems), out=out, seed=seed, config=config,
+                        both_orders=both_orders, limit=limit, cache_dir=cache_dir)
+    outcome = run_study(opts, log=lambda s: click.echo(s, err=True), on_result=progress())
     click.echo(study_summary(outcome.results))
     for path in outcome.paths.values():
         click.echo(f"wrote {path}")

@@ -116,6 +116,14 @@ CSV_CELLS = {"attributes": _attributes_cell, "human_ratings": json_cell, "judge_
              "meta": json_cell, "mention": _mention_cell}
 
 
+def first_items(dataset: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` items of a dataset (in file order); all of them when ``limit`` is None.
+    The dataset's path and sha256 stay those of the whole file (the card records the limit)."""
+    if limit is None or limit >= len(dataset.items):
+        return dataset
+    return Dataset(dataset.path, dataset.sha256, dataset.items[:limit])
+
+
 def load_items(path: str | Path) -> Dataset:
     """Read and validate a JSONL or CSV file of judged pairs.
 

@@ -16,7 +16,7 @@ set of tidy pandas DataFrames that :mod:`audit.stats.study` measures.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,10 +141,15 @@ class PairwiseStudy:
     sha256: str
     items: pd.DataFrame  # ITEM_COLUMNS
     verdicts: pd.DataFrame  # VERDICT_COLUMNS
+    texts: dict = field(default_factory=dict)  # item id -> (prompt, response_1, response_2), when the data has them
 
     @property
     def judges(self) -> list[str]:
         return list(dict.fromkeys(self.verdicts["judge"]))
+
+    def callable_items(self) -> list[str]:
+        """Ids of the items a judge can be called on (the prompt and both responses are known)."""
+        return [i for i in self.items["item_id"] if all(x is not None for x in self.texts.get(i, (None,)))]
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -233,10 +238,12 @@ def load_absolute(path: str | Path, scale: tuple[float, float] = (1, 5)) -> Abso
     return absolute_from_items(_validated(RatedItem, path, text), path, sha, scale)
 
 
-def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha256: str) -> PairwiseStudy:
+def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha256: str, *,
+                        allow_no_verdicts: bool = False) -> PairwiseStudy:
     """Check duplicates of validated rows and build the item and verdict tables."""
-    item_rows, verdict_rows = [], []
+    item_rows, verdict_rows, texts = [], [], {}
     for lineno, item in items:
+        texts[item.id] = (item.prompt, item.response_1, item.response_2)
         seen: dict[tuple, int] = {}
         for k, v in enumerate(item.verdicts):
             key = (v.judge, v.swap)
@@ -247,16 +254,17 @@ def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha
             seen[key] = k
             verdict_rows.append((item.id, v.judge, v.swap, v.winner))
         item_rows.append((item.id, item.cluster or item.id, item.label))
-    if not verdict_rows:
+    if not verdict_rows and not allow_no_verdicts:
         raise InputError(path, None, "verdicts", "no judge verdicts in the file: nothing to audit")
     # object columns keep 1, 2, "tie" and None as they are (no float coercion of 1 -> 1.0)
-    verdicts = pd.DataFrame({c: pd.Series(list(v), dtype=object) for c, v in zip(VERDICT_COLUMNS, zip(*verdict_rows))})
+    verdicts = pd.DataFrame({c: pd.Series(list(v), dtype=object)
+                             for c, v in zip(VERDICT_COLUMNS, zip(*verdict_rows) if verdict_rows else [()] * 4)})
     verdicts["swap"] = verdicts["swap"].astype(bool)
     items_df = pd.DataFrame({c: pd.Series(list(v), dtype=object) for c, v in zip(ITEM_COLUMNS, zip(*item_rows))})
-    return PairwiseStudy(str(path), sha256, items_df, verdicts)
+    return PairwiseStudy(str(path), sha256, items_df, verdicts, texts)
 
 
-def load_pairwise(path: str | Path) -> PairwiseStudy:
+def load_pairwise(path: str | Path, *, allow_no_verdicts: bool = False) -> PairwiseStudy:
     """Read and validate a pairwise-form study with a binary human label (see docs/FORMATS.md).
 
     Raises :class:`InputError` for an unreadable file, bad JSON, a missing, unknown or mistyped
@@ -265,4 +273,4 @@ def load_pairwise(path: str | Path) -> PairwiseStudy:
     """
     path = Path(path)
     text, sha = read_text(path)
-    return pairwise_from_items(_validated(PairItem, path, text), path, sha)
+    return pairwise_from_items(_validated(PairItem, path, text), path, sha, allow_no_verdicts=allow_no_verdicts)

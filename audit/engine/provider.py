@@ -278,6 +278,10 @@ async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[Ba
     kwargs.update(timeout=spec.timeout, num_retries=0)  # the Engine's retry loop is the only one
     if spec.mode == "tools":
         kwargs["_skip_mcp_handler"] = True
+    if spec.is_local:  # the judge's concurrency = the local server's parallel slots
+        from audit.engine.local import reserve
+
+        reserve(spec.model.split("/", 1)[1], spec.concurrency)
     started = time.perf_counter()
     try:
         if response_model is None:
@@ -314,7 +318,7 @@ def check_credentials(spec: JudgeSpec) -> None:
     if spec.is_local:
         from audit.engine.local import check_available
 
-        check_available(spec.model.split("/", 1)[1])  # raises JudgeUnavailable if it cannot run
+        check_available(spec.model.split("/", 1)[1], spec.concurrency)  # raises JudgeUnavailable if it cannot run
         return
     if spec.api_key_env:
         if not os.environ.get(spec.api_key_env):

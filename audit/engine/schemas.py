@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -60,3 +60,10 @@ class RelevanceVerdict(BaseModel):
 
     relevant: bool = Field(description="true if the attribute should change the response in any way, explicitly or implicitly")
     reason: TrimmedText = Field(description="one short sentence", json_schema_extra={"maxLength": REASON_MAX})
+
+
+class PairwiseVerdict(StructuredOutput):
+    """What a judge returns on a pairwise study item: which response is better, and why."""
+
+    winner: Literal["A", "B"] = Field(description="the better response")
+    rationale: TrimmedText = Field(description="one sentence", json_schema_extra={"maxLength": 200})

@@ -1,0 +1,87 @@
+"""Call judges on a pairwise judge study (``judge-audit study --judges NAME``): each item's two
+responses shown as Response A/B in an order drawn from the seeded RNG (both orders with
+``--both-orders``), through the engine (cached, limited, retried like every call), the verdicts
+mapped back to the item's own numbering and audited beside the study's imported judges."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple
+
+import pandas as pd
+
+from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, presentation_order
+from audit.data.studies import VERDICT_COLUMNS, PairwiseStudy
+from audit.engine.judge import Call, raise_if_unavailable, run_calls
+from audit.engine.prompts import render_messages
+from audit.engine.schemas import PairwiseVerdict
+
+TASK = "judge_pairwise"  # prompts/judge_pairwise.{system,user}.j2
+
+
+class CalledVerdict(NamedTuple):
+    item_id: str
+    judge: str
+    swap: bool  # True: response_2 was shown as Response A
+    winner: int | None  # in the item's numbering (1 = response_1); None: no usable verdict
+    status: str  # ok | failed
+    error: str | None
+
+
+def study_messages(prompt: str, first: str, second: str) -> list[dict[str, str]]:
+    return render_messages(TASK, prompt=prompt, response_a=first, response_b=second)
+
+
+def planned_calls(study: PairwiseStudy, specs: list, *, both_orders: bool, seed: int) -> list[tuple[str, bool, Call]]:
+    """(item id, swap, call) for every verdict to ask: the order of an item is drawn from the seeded
+    RNG of every audit (:func:`audit.data.judgments.presentation_order`); "generic first" here means
+    response_1 shown first."""
+    plan = []
+    rendered: dict[tuple[str, bool], list[dict]] = {}
+    for spec in specs:
+        for item_id in study.callable_items():
+            first = presentation_order(item_id, 0, seed)
+            orders = [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
+            for order in orders:
+                swap = order == PERSONALIZED_FIRST
+                msgs = rendered.get((item_id, swap))
+                if msgs is None:
+                    prompt, r1, r2 = study.texts[item_id]
+                    msgs = rendered[(item_id, swap)] = study_messages(prompt, *((r2, r1) if swap else (r1, r2)))
+                plan.append((item_id, swap, Call(spec, msgs, PairwiseVerdict, order, 0)))
+    return plan
+
+
+def winner_of(letter: str, swap: bool) -> int:
+    """Response A/B back to the item's numbering: A is response_1 unless the order was swapped."""
+    return (1 if letter == "A" else 2) if not swap else (2 if letter == "A" else 1)
+
+
+def call_judges(study: PairwiseStudy, specs: list, cache, *, both_orders: bool, seed: int,
+                on_result=None) -> list[CalledVerdict]:
+    """Ask every judge about every callable item (cached); JudgeUnavailable when a judge failed on all."""
+    plan = planned_calls(study, specs, both_orders=both_orders, seed=seed)
+    if not plan:
+        return []
+    if on_result is not None and hasattr(on_result, "expect"):
+        for spec in specs:
+            on_result.expect(spec.name, len(plan) // len(specs))
+    results, unavailable = run_calls([c for _, _, c in plan], cache, seed=seed, on_result=on_result, workers=0)
+    if on_result is not None and hasattr(on_result, "finish"):
+        on_result.finish()
+    rows = [CalledVerdict(item_id, c.spec.name, swap, winner_of(r.value["winner"], swap) if r.value else None,
+                          "ok" if r.value else "failed", r.error)
+            for (item_id, swap, c), r in zip(plan, results)]
+    raise_if_unavailable(specs, rows, unavailable)
+    return rows
+
+
+def with_called(study: PairwiseStudy, rows: list[CalledVerdict]) -> PairwiseStudy:
+    """The study with the called judges' verdicts added to its imported ones."""
+    if not rows:
+        return study
+    new = pd.DataFrame({"item_id": [r.item_id for r in rows], "judge": [r.judge for r in rows],
+                        "swap": [r.swap for r in rows], "winner": pd.Series([r.winner for r in rows], dtype=object)})
+    verdicts = pd.concat([study.verdicts, new[VERDICT_COLUMNS]], ignore_index=True)
+    verdicts["swap"] = verdicts["swap"].astype(bool)
+    return replace(study, verdicts=verdicts)
