@@ -57,7 +57,7 @@ def test_wheel_installs_by_name_and_its_console_script_runs(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py, script = venv / "bin" / "python", venv / "bin" / "judge-audit"
-    pip = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--find-links", str(wheel.parent),
+    pip = subprocess.run([str(py), "-m", "pip", "install", "--ignore-installed", "--no-deps", "--no-index", "--find-links", str(wheel.parent),
                           DIST], capture_output=True, text=True)
     assert pip.returncode == 0, pip.stderr
     show = subprocess.run([str(py), "-m", "pip", "show", DIST], capture_output=True, text=True)
