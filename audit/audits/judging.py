@@ -10,13 +10,12 @@ from typing import Iterable
 import numpy as np
 
 from audit.data.items import Item
-from audit.data.judgments import (GENERIC_FIRST, PERSONALIZED_FIRST, Judgment, presentation_order,
-                                  to_preference_scale)
+from audit.data.judgments import GENERIC_FIRST, Judgment, presentation_orders, to_preference_scale
 from audit.engine.cache import ResultCache
 from audit.engine.config import JudgeSpec
 from audit.engine.provider import check_credentials
 from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS, estimate_cost, estimate_prompt_tokens
-from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_calls
+from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_judge_calls
 from audit.engine.prompts import render_messages
 from audit.engine.schemas import Verdict, schema_of
 from audit.errors import AuditError
@@ -32,9 +31,7 @@ def plan_calls(items: Iterable[Item], *, samples: int, both_orders: bool, seed: 
     calls = []
     for item in items:
         for sample in range(samples):
-            first = presentation_order(item.id, sample, seed)
-            orders = [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
-            calls.extend((item, order, sample) for order in orders)
+            calls.extend((item, order, sample) for order in presentation_orders(item.id, sample, seed, both_orders))
     return calls
 
 
@@ -72,14 +69,9 @@ def run_planned(planned: list[tuple[Item, Call]], specs: list[JudgeSpec], cache:
     """
     if not specs:
         return []
-    if on_result is not None and hasattr(on_result, "expect"):
-        per_judge = len(planned) // len(specs)
-        for spec in specs:
-            on_result.expect(spec.name, per_judge)
-    results, unavailable = run_calls([c for _, c in planned], cache, seed=seed, on_result=on_result, workers=workers)
+    results, unavailable = run_judge_calls([c for _, c in planned], specs, cache, seed=seed, on_result=on_result,
+                                           workers=workers)
     rows = [judgment_row(item, c, res) for (item, c), res in zip(planned, results)]
-    if on_result is not None and hasattr(on_result, "finish"):
-        on_result.finish()
     raise_if_unavailable(specs, rows, unavailable)
     return rows
 

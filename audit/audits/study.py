@@ -162,7 +162,7 @@ def _called_judges(study: PairwiseStudy, names: list[str], opts: StudyOptions, l
 def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOutcome:
     """Load, select, call the named judges that are not in the study, measure and write; returns the
     results and the written paths."""
-    from audit.audits.card import audit_card
+    from audit.audits.card import audit_card, judges_card
     from audit.data.files import clean_json, output_dir, replacing, write_json
     from audit.data.results import versioned
 
@@ -179,8 +179,7 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
         raise InputError(study.path, None, None, "no items left after --exclude-system")
     results = measure_study(study, judges, opts.seed)
     card_judges = {**{j: {"model": None, "source": "imported"} for j in judges if j not in to_call},
-                   **{s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params,
-                               "source": "called"} for s in called}}
+                   **{name: {**entry, "source": "called"} for name, entry in judges_card(called).items()}}
     results["audit_card"] = audit_card(
         "judge-audit", dataset={"path": study.path, "sha256": study.sha256, "layout": opts.layout},
         templates=("judge_pairwise",) if called else (),

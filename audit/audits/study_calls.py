@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, presentation_order
+from audit.data.judgments import PERSONALIZED_FIRST, presentation_orders
 from audit.data.studies import VERDICT_COLUMNS, PairwiseStudy
-from audit.engine.judge import Call, raise_if_unavailable, run_calls
+from audit.engine.judge import Call, raise_if_unavailable, run_judge_calls
 from audit.engine.prompts import render_messages
 from audit.engine.schemas import PairwiseVerdict
 
@@ -40,9 +40,7 @@ def planned_calls(study: PairwiseStudy, specs: list, *, both_orders: bool, seed:
     rendered: dict[tuple[str, bool], list[dict]] = {}
     for spec in specs:
         for item_id in study.callable_items():
-            first = presentation_order(item_id, 0, seed)
-            orders = [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
-            for order in orders:
+            for order in presentation_orders(item_id, 0, seed, both_orders):
                 swap = order == PERSONALIZED_FIRST
                 msgs = rendered.get((item_id, swap))
                 if msgs is None:
@@ -63,12 +61,8 @@ def call_judges(study: PairwiseStudy, specs: list, cache, *, both_orders: bool, 
     plan = planned_calls(study, specs, both_orders=both_orders, seed=seed)
     if not plan:
         return []
-    if on_result is not None and hasattr(on_result, "expect"):
-        for spec in specs:
-            on_result.expect(spec.name, len(plan) // len(specs))
-    results, unavailable = run_calls([c for _, _, c in plan], cache, seed=seed, on_result=on_result, workers=0)
-    if on_result is not None and hasattr(on_result, "finish"):
-        on_result.finish()
+    results, unavailable = run_judge_calls([c for _, _, c in plan], specs, cache, seed=seed, on_result=on_result,
+                                           workers=0)
     rows = [CalledVerdict(item_id, c.spec.name, swap, winner_of(r.value["winner"], swap) if r.value else None,
                           "ok" if r.value else "failed", r.error)
             for (item_id, swap, c), r in zip(plan, results)]

@@ -52,6 +52,12 @@ def presentation_order(item_id: str, sample: int, seed: int) -> str:
     return GENERIC_FIRST if random.Random(digest).random() < 0.5 else PERSONALIZED_FIRST
 
 
+def presentation_orders(item_id: str, sample: int, seed: int, both_orders: bool) -> list[str]:
+    """The orders an item is judged in: the seeded one, then (``both_orders``) the swapped one."""
+    first = presentation_order(item_id, sample, seed)
+    return [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
+
+
 def to_preference_scale(raw: int, order: str) -> int:
     """Map a rating of A (1) vs B (5) back to generic (1) vs personalized (5)."""
     return raw if order == GENERIC_FIRST else 6 - raw

@@ -319,6 +319,20 @@ def run_calls(calls: list[Call], cache: ResultCache, *, seed: int = 0, on_result
     return asyncio.run(_run_many(cache, calls, seed, workers, on_result))
 
 
+def run_judge_calls(calls: list[Call], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, on_result=None,
+                    workers: int | None = None) -> tuple[list[CallResult], dict[str, str]]:
+    """:func:`run_calls` for a batch that every judge of ``specs`` shares equally, with the progress
+    protocol: ``on_result.expect(judge, total)`` before (when it has it) and ``on_result.finish()`` after
+    (e.g. :class:`audit.render.progress.Progress`)."""
+    if on_result is not None and hasattr(on_result, "expect") and specs:
+        for spec in specs:
+            on_result.expect(spec.name, len(calls) // len(specs))
+    out = run_calls(calls, cache, seed=seed, on_result=on_result, workers=workers)
+    if on_result is not None and hasattr(on_result, "finish"):
+        on_result.finish()
+    return out
+
+
 def raise_if_unavailable(specs: list[JudgeSpec], rows: list, unavailable: dict[str, str]) -> None:
     """JudgeUnavailable for the first judge none of whose rows (``status == "ok"``) succeeded."""
     for spec in specs:
