@@ -18,6 +18,20 @@ Endpoints (also without the ``/v1`` prefix):
 
 Faults (``faults`` rates / ``faults_script``): ``"429"``, ``"500"``, ``"hang"``,
 ``"malformed"``, ``"out_of_range"``.  Only 127.0.0.1 is ever bound.
+
+Request shapes (``mode``): a server started with ``mode="json_schema" | "json" | "tools"``
+answers 400 (outcome ``"bad_shape"``, reason in ``shape_errors``) to any chat request that
+does not have the shape that structured-output mode sends:
+
+* ``json_schema``: ``response_format = {"type": "json_schema", "json_schema": {"name", "schema"}}``
+  with an object schema, and no ``tools``;
+* ``json``: ``response_format = {"type": "json_object"}``, no ``tools``, and the output schema
+  spelled out in a message (the model must be told the fields);
+* ``tools``: one function in ``tools`` with an object schema as ``parameters``, ``tool_choice``
+  forcing that function, and no ``response_format``.
+
+``allow_text=True`` also accepts plain requests (neither ``response_format`` nor ``tools``):
+free-text calls such as answer generation.
 """
 
 from __future__ import annotations
@@ -37,10 +51,14 @@ __all__ = [
     "default_responder",
     "prompt_text",
     "FAULT_KINDS",
+    "MODES",
+    "shape_error",
 ]
 
 #: Fault kinds in priority order (rates are drawn in this order).
 FAULT_KINDS = ("429", "500", "hang", "malformed", "out_of_range")
+#: Structured-output modes whose request shape the server can check.
+MODES = ("json_schema", "json", "tools")
 
 MALFORMED_CONTENT = '{"rating": 4, "rationale": "unterminated'
 OUT_OF_RANGE_CONTENT = '{"rating": 9, "rationale": "out of range"}'
@@ -119,6 +137,55 @@ def judge_responder(
         return json.dumps({"rating": rating, "rationale": why})
 
     return responder
+
+
+def _object_schema(schema: Any) -> Optional[str]:
+    if not isinstance(schema, dict) or schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        return "is not an object schema with properties"
+    if not schema["properties"]:
+        return "has no properties"
+    return None
+
+
+def shape_error(request: dict, mode: str, allow_text: bool = False) -> Optional[str]:
+    """Why ``request`` is not what structured-output ``mode`` sends, or None."""
+    fmt, tools = request.get("response_format"), request.get("tools")
+    if allow_text and fmt is None and not tools:
+        return None
+    if mode == "json_schema":
+        if tools:
+            return "json_schema mode sent tools"
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            return f"json_schema mode needs response_format.type 'json_schema' (got {fmt!r:.80})"
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not spec.get("name"):
+            return "json_schema mode needs response_format.json_schema with a name"
+        why = _object_schema(spec.get("schema"))
+        return f"response_format.json_schema.schema {why}" if why else None
+    if mode == "json":
+        if tools:
+            return "json mode sent tools"
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_object":
+            return f"json mode needs response_format.type 'json_object' (got {fmt!r:.80})"
+        if '"properties"' not in prompt_text(request):
+            return "json mode must spell the output schema out in a message"
+        return None
+    if mode == "tools":
+        if fmt is not None:
+            return f"tools mode sent response_format {fmt!r:.80}"
+        if not isinstance(tools, list) or len(tools) != 1 or not isinstance(tools[0], dict):
+            return "tools mode needs exactly one tool"
+        fn = tools[0].get("function") or {}
+        if tools[0].get("type") != "function" or not fn.get("name"):
+            return "tools mode needs a function tool with a name"
+        why = _object_schema(fn.get("parameters"))
+        if why:
+            return f"the tool's parameters {why}"
+        choice = request.get("tool_choice")
+        if not (isinstance(choice, dict) and (choice.get("function") or {}).get("name") == fn["name"]):
+            return f"tools mode must force the tool with tool_choice (got {choice!r:.80})"
+        return None
+    raise ValueError(f"unknown mode {mode!r}")
 
 
 def _error_body(message: str, type_: str, code: Optional[str] = None) -> dict:
@@ -262,6 +329,9 @@ class OpenAIServer:
         (interrupted early by ``stop()``).
     require_api_key: if set, requests without ``Authorization: Bearer <key>``
         get a 401.
+    mode: ``"json_schema" | "json" | "tools"``: every chat request must have the
+        shape of that structured-output mode, else 400 (see the module docstring).
+    allow_text: with ``mode``, also accept plain free-text requests.
     """
 
     def __init__(
@@ -276,6 +346,8 @@ class OpenAIServer:
         retry_after: Union[int, float] = 1,
         hang_seconds: float = 30.0,
         require_api_key: Optional[str] = None,
+        mode: Optional[str] = None,
+        allow_text: bool = False,
     ):
         self.responder: Responder = responder or default_responder
         self.latency = latency
@@ -290,6 +362,11 @@ class OpenAIServer:
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
         self.require_api_key = require_api_key
+        if mode not in (None, *MODES):
+            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+        self.mode = mode
+        self.allow_text = allow_text
+        self.shape_errors: list = []
 
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -471,6 +548,14 @@ class OpenAIServer:
             if auth != f"Bearer {self.require_api_key}":
                 self._record_outcome("401")
                 return 401, _error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), None
+
+        if self.mode is not None:
+            why = shape_error(request, self.mode, self.allow_text)
+            if why is not None:
+                with self._lock:
+                    self.shape_errors.append(why)
+                self._record_outcome("bad_shape")
+                return 400, _error_body(f"request shape: {why}", "invalid_request_error", "bad_shape"), None
 
         if request.get("stream"):
             self._record_outcome("400")

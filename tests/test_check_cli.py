@@ -360,7 +360,7 @@ def plain_data(tmp_path):
 
 def test_gate_on_server_judge_passes_then_reruns_from_cache(tmp_path, plain_data, policy, monkeypatch):
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(by_model, require_api_key="sk-gate") as srv:
+    with OpenAIServer(by_model, require_api_key="sk-gate", mode="json") as srv:
         cfg = server_config(tmp_path, srv.base_url)
         args = ["--judge", "judge-old", "--data", plain_data, "--policy", policy, "--config", cfg,
                 "--out", tmp_path / "out", "--junit", tmp_path / "c.xml"]
@@ -376,7 +376,7 @@ def test_gate_on_server_judge_passes_then_reruns_from_cache(tmp_path, plain_data
 
 def test_server_judge_with_mention_bias_fails_and_baseline_both_ways(tmp_path, plain_data, monkeypatch):
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(by_model, require_api_key="sk-gate") as srv:
+    with OpenAIServer(by_model, require_api_key="sk-gate", mode="json") as srv:
         cfg = server_config(tmp_path, srv.base_url)
         r = check("--judge", "judge-new", "--baseline", "judge-old", "--data", plain_data, "--config", cfg,
                   "--max-mention-gap", "0.6", "--out", tmp_path / "o1")
@@ -402,7 +402,7 @@ def test_server_judge_with_mention_bias_fails_and_baseline_both_ways(tmp_path, p
 
 def test_flip_rate_policy_judges_both_orders(tmp_path, plain_data, monkeypatch):
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(lambda req: answer(req, always_raw=5), require_api_key="sk-gate") as srv:
+    with OpenAIServer(lambda req: answer(req, always_raw=5), require_api_key="sk-gate", mode="json") as srv:
         cfg = server_config(tmp_path, srv.base_url)
         r = check("--judge", "judge-old", "--data", plain_data, "--config", cfg, "--max-position-flip-rate", "0.2",
                   "--out", tmp_path / "out")
@@ -418,7 +418,7 @@ def test_flip_rate_policy_judges_both_orders(tmp_path, plain_data, monkeypatch):
 
 def test_missing_api_key_exit_3_before_any_call(tmp_path, plain_data, monkeypatch):
     monkeypatch.delenv("JA_GATE_KEY", raising=False)
-    with OpenAIServer(by_model) as srv:
+    with OpenAIServer(by_model, mode="json") as srv:
         cfg = server_config(tmp_path, srv.base_url)
         r = check("--judge", "judge-new", "--data", plain_data, "--config", cfg, "--max-inflation", "1",
                   "--out", tmp_path / "out", "--junit", tmp_path / "c.xml")
@@ -429,7 +429,7 @@ def test_missing_api_key_exit_3_before_any_call(tmp_path, plain_data, monkeypatc
 
 def test_baseline_judge_unavailable_exit_3(tmp_path, plain_data, monkeypatch):
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(by_model) as srv:
+    with OpenAIServer(by_model, mode="json") as srv:
         cfg = server_config(tmp_path, srv.base_url)
         cfg.write_text(cfg.read_text().replace('api_key_env = "JA_GATE_KEY"\nmode = "json"\nconcurrency = 8\nmax_retries = 1\ntimeout = 10\n\n[judges.judge-new]',
                                                'api_key_env = "JA_UNSET_KEY"\nmode = "json"\nconcurrency = 8\nmax_retries = 1\ntimeout = 10\n\n[judges.judge-new]'))
@@ -632,8 +632,8 @@ def test_counterfactual_threshold_on_server_judges_and_rerun_from_cache(tmp_path
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
     n_items = 44  # fixtures/example.jsonl
     n_rel = 40  # write_relevance: 10 users x 4 attributes
-    with OpenAIServer(cf_judge(1), require_api_key="sk-gate") as namer, \
-            OpenAIServer(cf_judge(0), require_api_key="sk-gate") as indifferent:
+    with OpenAIServer(cf_judge(1), require_api_key="sk-gate", mode="json") as namer, \
+            OpenAIServer(cf_judge(0), require_api_key="sk-gate", mode="json") as indifferent:
         cfg = cf_config(tmp_path, namer=namer, indifferent=indifferent)
 
         def gate(judge: str, out: str, *extra):
@@ -678,7 +678,7 @@ def test_counterfactual_alone_runs_only_the_counterfactual_test(tmp_path, monkey
     from audit.audits.preference import bundled_example
 
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(cf_judge(1), require_api_key="sk-gate") as namer:
+    with OpenAIServer(cf_judge(1), require_api_key="sk-gate", mode="json") as namer:
         cfg = cf_config(tmp_path, namer=namer)
         r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--max-counterfactual-effect", "2",
                   "--out", tmp_path / "out", "--markdown", tmp_path / "c.md")
@@ -717,7 +717,7 @@ def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, 
     from audit.audits.preference import bundled_example
 
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
-    with OpenAIServer(cf_judge(1), require_api_key="sk-gate") as namer:
+    with OpenAIServer(cf_judge(1), require_api_key="sk-gate", mode="json") as namer:
         cfg = cf_config(tmp_path, namer=namer)
         r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--out", tmp_path / "o",
                   "--relevance-data", rel_data, "--json", tmp_path / "c.json",

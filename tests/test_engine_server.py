@@ -23,9 +23,10 @@ from audit.engine.judge import Call, Engine
 from audit.engine.schemas import Verdict
 from audit.audits.judging import judge_messages, run_judges
 from audit.data.items import Item
-from openai_server import OpenAIServer, judge_responder, prompt_text
+from openai_server import MODES, OpenAIServer, judge_responder, prompt_text
 
-WORKERS = [0, 2]
+#: in-process, and with worker processes (slow: each test starts a pool)
+WORKERS = [0, pytest.param(2, marks=pytest.mark.slow, id="2")]
 ITEM_RE = re.compile(r"\[item (syn-\d+)\]")
 
 
@@ -63,6 +64,8 @@ class Recorder:
 
 
 def spec_for(srv: OpenAIServer, name: str = "fake", **kw) -> JudgeSpec:
+    """A judge calling ``srv``, in the structured-output mode the server checks requests for."""
+    kw.setdefault("mode", srv.mode or "json_schema")
     return JudgeSpec(name=name, model=f"openai/{name}-model", api_base=srv.base_url, api_key_env="FAKE_JUDGE_KEY", **kw)
 
 
@@ -120,11 +123,12 @@ def test_requests_per_minute_paces_call_starts(tmp_path, waits):
     assert sum(waits) == pytest.approx(interval * sum(range(8)), rel=0.25)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("workers", WORKERS)
-def test_exactly_one_retry_layer_ours(tmp_path, workers):
+def test_exactly_one_retry_layer_ours(tmp_path, workers, mode):
     """litellm/openai's own retries are off: the server sees exactly max_retries + 1 requests."""
     item = make_items(1)
-    with OpenAIServer(Recorder(), faults_script=["500"] * 10) as srv:
+    with OpenAIServer(Recorder(), faults_script=["500"] * 10, mode=mode) as srv:
         spec = spec_for(srv, concurrency=1, max_retries=2)
         call = Call(spec, judge_messages(item[0], GENERIC_FIRST), Verdict, GENERIC_FIRST, 0)
         engine = Engine(ResultCache(tmp_path / "c"), workers=workers)
@@ -139,33 +143,36 @@ def test_exactly_one_retry_layer_ours(tmp_path, workers):
         # 1 + max_retries attempts, each one request; the SDK's own 2 retries would show 9 x 500
         assert res.value is None and res.error.startswith("gave up after 3 attempts: InternalServerError")
         assert srv.outcomes == ["500"] * 3
-    with OpenAIServer(Recorder(), faults_script=["500", "500", "429", None], retry_after=0) as srv:
+    with OpenAIServer(Recorder(), faults_script=["500", "500", "429", None], retry_after=0, mode=mode) as srv:
         rows = run_judges(item, [spec_for(srv, concurrency=1, max_retries=4)], ResultCache(tmp_path / "c2"),
                           workers=workers)
         assert rows[0].status == "ok" and srv.outcomes == ["500", "500", "429", "ok"]
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("workers", WORKERS)
-def test_retry_after_is_honoured_and_pauses_the_judge(tmp_path, waits, workers):
-    with OpenAIServer(Recorder(), faults_script=["429"], retry_after=0.4) as srv:
+def test_retry_after_is_honoured_and_pauses_the_judge(tmp_path, waits, workers, mode):
+    with OpenAIServer(Recorder(), faults_script=["429"], retry_after=0.4, mode=mode) as srv:
         rows = run_judges(make_items(3), [spec_for(srv, concurrency=1, max_retries=3)], ResultCache(tmp_path / "c"),
                           workers=workers)
         assert [r.status for r in rows] == ["ok"] * 3 and srv.outcomes == ["429", "ok", "ok", "ok"]
     assert any(0.4 <= w <= 0.4 * 1.25 + 1e-9 for w in waits), waits  # Retry-After plus at most 25% jitter
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("workers", WORKERS)
-def test_hang_times_out_and_is_retried(tmp_path, workers):
-    with OpenAIServer(Recorder(), faults_script=["hang"], hang_seconds=30) as srv:
+def test_hang_times_out_and_is_retried(tmp_path, workers, mode):
+    with OpenAIServer(Recorder(), faults_script=["hang"], hang_seconds=30, mode=mode) as srv:
         rows = run_judges(make_items(1), [spec_for(srv, concurrency=1, timeout=0.5, max_retries=2)],
                           ResultCache(tmp_path / "c"), workers=workers)
         assert rows[0].status == "ok" and srv.outcomes == ["hang", "ok"]
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("workers", WORKERS)
-def test_invalid_output_is_reasked_then_recorded_as_failed(tmp_path, workers):
+def test_invalid_output_is_reasked_then_recorded_as_failed(tmp_path, workers, mode):
     bounded = provider.VALIDATION_RETRIES + 1
-    with OpenAIServer(Recorder(), faults_script=["malformed", None] + ["out_of_range"] * bounded) as srv:
+    with OpenAIServer(Recorder(), faults_script=["malformed", None] + ["out_of_range"] * bounded, mode=mode) as srv:
         rows = run_judges(make_items(2), [spec_for(srv, concurrency=1, max_retries=5)], ResultCache(tmp_path / "c"),
                           workers=workers)
         assert rows[0].status == "ok" and rows[0].raw_rating == 4  # re-asked once, then valid

@@ -13,18 +13,20 @@ import pytest
 
 from audit.engine.cache import ResultCache
 from audit.audits.judging import run_judges
-from openai_server import OpenAIServer
+from openai_server import MODES, OpenAIServer
 from test_engine_server import Recorder, _key, make_items, spec_for  # noqa: F401 (_key is a fixture)
 
 FAULTS = {"429": 0.08, "500": 0.08, "hang": 0.03, "malformed": 0.08, "out_of_range": 0.08}
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_faults_at_rates_every_item_accounted_for_and_resume_pays_only_failures(tmp_path, workers):
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow, id="2")])
+def test_faults_at_rates_every_item_accounted_for_and_resume_pays_only_failures(tmp_path, workers, mode):
+    """In each structured-output mode (the server rejects a request of the wrong shape)."""
     items = make_items(80)
     rec = Recorder(rating=2)
     cache = ResultCache(tmp_path / "cache")
-    with OpenAIServer(rec, faults=FAULTS, seed=7, retry_after=0.05, hang_seconds=60) as srv:
+    with OpenAIServer(rec, faults=FAULTS, seed=7, retry_after=0.05, hang_seconds=60, mode=mode) as srv:
         spec = spec_for(srv, concurrency=8, max_retries=3, timeout=1.0)
         rows = run_judges(items, [spec], cache, both_orders=True, workers=workers)
         outcomes = Counter(srv.outcomes)
@@ -37,7 +39,7 @@ def test_faults_at_rates_every_item_accounted_for_and_resume_pays_only_failures(
         assert all(r.raw_rating == 2 for r in ok)  # only valid answers became ratings
         # every fault kind really happened, and every request is accounted for
         assert all(outcomes[k] > 0 for k in FAULTS), outcomes
-        assert sum(outcomes.values()) == srv.count
+        assert sum(outcomes.values()) == srv.count and not srv.shape_errors
         # no valid answer paid twice: each (item, order) got at most one normal answer, and exactly
         # the judged ones got one
         answered = Counter(rec.answered)

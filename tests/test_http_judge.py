@@ -53,7 +53,7 @@ def run(data, cfg, out, *extra):
 @pytest.mark.parametrize("mode", ["json", "json_schema", "tools"])
 def test_judge_over_http_maps_order_back_and_caches(tmp_path, data, monkeypatch, mode):
     monkeypatch.setenv("JA_TEST_KEY", "sk-test")
-    with OpenAIServer(judge_responder(prefers_personalized, roles=("user",)), require_api_key="sk-test") as srv:
+    with OpenAIServer(judge_responder(prefers_personalized, roles=("user",)), require_api_key="sk-test", mode=mode) as srv:
         cfg = config(tmp_path, srv.base_url, mode)
         result = run(data, cfg, tmp_path / "out")
         assert result.exit_code == 0, result.output

@@ -409,3 +409,47 @@ def test_instructor_http_retries_need_num_retries_not_max_retries():
         with pytest.raises(InstructorRetryException):
             asyncio.run(_instructor_create(srv, "JSON", max_retries=0, num_retries=0))
         assert srv.count == 1
+
+
+@pytest.mark.parametrize("server_mode", ["json_schema", "json", "tools"])
+@pytest.mark.parametrize("sent", ["JSON_SCHEMA", "JSON", "TOOLS"])
+def test_server_accepts_only_the_request_shape_of_its_mode(server_mode, sent):
+    """Instructor's three modes really send three shapes; a server checking one mode takes exactly
+    that one and answers 400 "bad_shape" to the other two (so a broken mode mapping cannot pass)."""
+    matches = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS"}[server_mode] == sent
+    with OpenAIServer(judge_responder(lambda text: 2), mode=server_mode) as srv:
+        if matches:
+            assert asyncio.run(_instructor_create(srv, sent, max_retries=0, num_retries=0)).rating == 2
+            assert srv.outcomes == ["ok"] and srv.shape_errors == []
+        else:
+            with pytest.raises(Exception, match="request shape"):
+                asyncio.run(_instructor_create(srv, sent, max_retries=0, num_retries=0))
+            assert srv.outcomes == ["bad_shape"] and len(srv.shape_errors) == 1
+
+
+SCHEMA = {"type": "object", "properties": {"rating": {"type": "integer"}}, "required": ["rating"]}
+
+
+@pytest.mark.parametrize("request_body, mode, reason", [
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "V", "schema": {"type": "object"}}}},
+     "json_schema", "not an object schema"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMA}}}, "json_schema", "with a name"),
+    ({"response_format": {"type": "json_object"}, "messages": [{"role": "user", "content": "rate it"}]},
+     "json", "spell the output schema out"),
+    ({"tools": [{"type": "function", "function": {"name": "V", "parameters": SCHEMA}}]}, "tools", "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "V", "parameters": SCHEMA}}] * 2,
+      "tool_choice": {"type": "function", "function": {"name": "V"}}}, "tools", "exactly one tool"),
+    ({"messages": [{"role": "user", "content": "write an answer"}]}, "json_schema", "response_format.type"),
+])
+def test_shape_error_names_what_is_wrong(request_body, mode, reason):
+    from openai_server import shape_error
+
+    assert reason in shape_error(request_body, mode)
+
+
+def test_free_text_requests_pass_only_with_allow_text():
+    from openai_server import shape_error
+
+    plain = {"messages": [{"role": "user", "content": "write an answer"}]}
+    assert shape_error(plain, "tools", allow_text=True) is None
+    assert shape_error(plain, "tools") is not None
