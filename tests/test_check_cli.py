@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from openai_server import OpenAIServer, prompt_text
+from cli_coverage import covers
 
 XSD = Path(__file__).parent / "data" / "junit-10.xsd"
 N_USERS, PER_USER = 12, 4
@@ -159,6 +160,14 @@ def test_schema_rejects_broken_junit(tmp_path):
 # --- exit 0 / 1 on imported ratings ---------------------------------------------------------------
 
 
+@covers("check",
+        "check --judge",
+        "check --data",
+        "check --policy",
+        "check --out",
+        "check --junit",
+        "check --json",
+        "check --markdown")
 def test_fair_judge_passes_exit_0_with_all_outputs(tmp_path, data, policy):
     r = check("--judge", "judge-fair", "--data", data, "--policy", policy, "--out", tmp_path / "out",
               "--junit", tmp_path / "ci" / "check.xml", "--json", tmp_path / "check.json", "--markdown", tmp_path / "check.md")
@@ -216,6 +225,7 @@ def test_mention_gap_is_judge_delta_minus_human_delta(tmp_path, data):
     assert c["estimate"] > 1.0 and c["bound"] > 0.6
 
 
+@covers("check --min-items", "check --max-inflation", "check --max-mention-gap", "check --min-spearman")
 def test_options_override_policy_and_too_few_items_fail(tmp_path, policy):
     small = write_data(tmp_path / "small.jsonl", n_users=3, per_user=3)
     r = check("--judge", "judge-fair", "--data", small, "--policy", policy, "--out", tmp_path / "out")
@@ -226,6 +236,7 @@ def test_options_override_policy_and_too_few_items_fail(tmp_path, policy):
     assert r.exit_code == 0, r.output
 
 
+@covers("check --max-position-flip-rate")
 def test_flip_rate_on_imported_ratings_is_not_measured_and_fails(tmp_path, data):
     r = check("--judge", "judge-fair", "--data", data, "--max-position-flip-rate", "0.5", "--out", tmp_path / "out")
     assert r.exit_code == 1
@@ -235,6 +246,7 @@ def test_flip_rate_on_imported_ratings_is_not_measured_and_fails(tmp_path, data)
 # --- baseline: both ways ------------------------------------------------------------------------------
 
 
+@covers("check --baseline")
 def test_baseline_judge_both_ways(tmp_path, data):
     worse = check("--judge", "judge-inflated", "--baseline", "judge-fair", "--data", data, "--out", tmp_path / "o1",
                   "--junit", tmp_path / "b.xml")
@@ -358,6 +370,7 @@ def plain_data(tmp_path):
     return write_data(tmp_path / "plain.jsonl", judges=())
 
 
+@covers("check --config")
 def test_gate_on_server_judge_passes_then_reruns_from_cache(tmp_path, plain_data, policy, monkeypatch):
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
     with OpenAIServer(by_model, require_api_key="sk-gate", mode="json") as srv:
@@ -494,6 +507,7 @@ def rel_policy(tmp_path):
     return p
 
 
+@covers("check --relevance-data")
 def test_relevance_thresholds_pass_and_fail_on_imported_labels(tmp_path, rel_data, rel_policy):
     ok = check("--judge", "style-aligned", "--relevance-data", rel_data, "--policy", rel_policy,
                "--out", tmp_path / "o1", "--json", tmp_path / "ok.json", "--junit", tmp_path / "ok.xml")
@@ -626,6 +640,7 @@ def cf_config(tmp_path, **servers) -> Path:
     return path
 
 
+@covers("check --max-counterfactual-effect")
 def test_counterfactual_threshold_on_server_judges_and_rerun_from_cache(tmp_path, rel_data, monkeypatch):
     from audit.audits.preference import bundled_example
 
@@ -710,6 +725,7 @@ def test_every_gate_key_has_an_equality_check():
     assert set(RESULTS_PATH) == set(GATE_KEYS), "a new gate key needs its results.json path here"
 
 
+@covers("check --max-over-selection-ratio", "check --min-relevance-f1")
 def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, monkeypatch):
     """Every key of the policy at once, on a judge behind the local server: for every check of
     `check --json`, its estimate, CI and p-value are those of results.json, and the report shows the

@@ -21,6 +21,7 @@ from audit.text.mention import flag_offline
 from audit.data.items import load_items
 from audit.audits.preference import bundled_example
 from openai_server import OpenAIServer, judge_responder, prompt_text
+from cli_coverage import covers
 
 
 def _parts(text: str):
@@ -73,6 +74,11 @@ def _key(monkeypatch):
     monkeypatch.setenv("JA_TEST_KEY", "sk-test")
 
 
+@covers("counterfactual",
+        "counterfactual --data",
+        "counterfactual --judges",
+        "counterfactual --config",
+        "counterfactual --out")
 def test_planted_mention_bonus_is_estimated_at_one_and_indifference_at_zero(tmp_path):
     with OpenAIServer(judge_responder(planted(1), roles=("user",))) as namer, \
             OpenAIServer(judge_responder(planted(0), roles=("user",))) as indifferent:
@@ -135,6 +141,7 @@ def test_planted_mention_bonus_is_estimated_at_one_and_indifference_at_zero(tmp_
         assert res2["judges"]["namer"]["ablation_effect"] == res["judges"]["namer"]["ablation_effect"]
 
 
+@covers("counterfactual --both-orders")
 def test_both_orders_pairs_calls_and_report_escapes_answers(tmp_path):
     evil = {"id": "x-evil", "user_id": "user-x", "prompt": "Any tips?", "attributes": ["nurse"],
             "generic": "Drink water and rest.",
@@ -173,6 +180,7 @@ def _rewriter(kind: str):
 
 
 @pytest.mark.parametrize("kind", ["careful", "sloppy"])
+@covers("counterfactual --rewriter")
 def test_rewriter_output_is_checked(tmp_path, kind):
     data = _subset(tmp_path, 6)
     with OpenAIServer(judge_responder(planted(1), roles=("user",))) as judge, OpenAIServer(_rewriter(kind)) as rw:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from openai_server import OpenAIServer, judge_responder
+from cli_coverage import covers
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,7 @@ def _table_row(output: str, judge: str) -> list[str]:
     return next(line.split() for line in output.splitlines() if line.startswith(judge + " "))
 
 
+@covers("run --dry-run")
 def test_dry_run_spends_nothing_then_sees_the_cache(tmp_path):
     with OpenAIServer(judge_responder(lambda text: 4)) as srv:
         config = _config(tmp_path, srv)
@@ -65,6 +67,15 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path):
     assert "fake: 44/44 (100%), 0 failed, done in" in res.stderr
 
 
+@covers("cache stats",
+        "cache stats --cache-dir",
+        "cache stats --json",
+        "cache clear",
+        "cache clear --cache-dir",
+        "cache clear --model",
+        "cache clear --older-than",
+        "cache clear --yes",
+        "run --cache-dir")
 def test_cache_stats_and_clear(tmp_path):
     cache_dir = tmp_path / "cache"
     with OpenAIServer(judge_responder(lambda text: 4)) as srv:

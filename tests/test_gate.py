@@ -3,7 +3,6 @@
 import math
 import re
 import xml.etree.ElementTree as ET
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -67,7 +66,9 @@ def test_load_policy_missing_file(tmp_path):
 
 
 def test_shipped_example_policy_parses():
-    text = resources.files("audit._fixtures").joinpath("judge-policy.toml").read_text(encoding="utf-8")
+    from audit.data.assets import read_asset
+
+    text = read_asset("fixtures", "judge-policy.toml")  # installed: audit._fixtures; a checkout: fixtures/
     p = parse_policy(text, "judge-policy.toml")
     assert p.min_items == 30 and p.max_inflation == 0.75 and p.max_mention_gap == 0.75 and p.min_spearman == 0.5
     assert p.max_position_flip_rate is None  # commented out: imported example judges have no order

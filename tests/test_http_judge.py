@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from openai_server import OpenAIServer, judge_responder
+from cli_coverage import covers
 
 N_ITEMS = 8
 
@@ -51,6 +52,7 @@ def run(data, cfg, out, *extra):
 
 
 @pytest.mark.parametrize("mode", ["json", "json_schema", "tools"])
+@covers("run", "run --data", "run --judges", "run --config", "run --out", "run --seed")
 def test_judge_over_http_maps_order_back_and_caches(tmp_path, data, monkeypatch, mode):
     monkeypatch.setenv("JA_TEST_KEY", "sk-test")
     with OpenAIServer(judge_responder(prefers_personalized, roles=("user",)), require_api_key="sk-test", mode=mode) as srv:

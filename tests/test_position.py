@@ -19,6 +19,7 @@ from audit.stats.consistency import (add_engine_checks, engine_warnings, positio
                                self_consistency)
 from audit.data.judgments import GENERIC_FIRST as GF, PERSONALIZED_FIRST as PF, Judgment, to_preference_scale
 from openai_server import OpenAIServer, judge_responder
+from cli_coverage import covers
 
 Z = 1.959963984540054  # standard normal 97.5% quantile
 
@@ -141,6 +142,7 @@ def _config(tmp_path, srv):
     return path
 
 
+@covers("run --both-orders")
 def test_run_both_orders_flags_a_judge_that_always_answers_A(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-test")
     with OpenAIServer(judge_responder(lambda text: 1, "Response A is better")) as srv:
@@ -160,6 +162,7 @@ def test_run_both_orders_flags_a_judge_that_always_answers_A(tmp_path, monkeypat
     assert "POSITION BIAS" in (out / "report.html").read_text()
 
 
+@covers("run --samples", "run --temperature")
 def test_run_samples_with_temperature_reports_self_consistency(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-test")
     rng = random.Random(3)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from audit.cli import cli
 from audit.errors import ConfigError
 from audit.stats.power import Design, plan, simulate_power, split
+from cli_coverage import covers
 
 
 def test_paired_sample_size_matches_pwr():
@@ -116,6 +117,7 @@ def test_bad_designs_are_config_errors(changes, words):
         plan(Design(**{**base, **changes}), simulations=0)
 
 
+@covers("plan", "plan --effect", "plan --sd", "plan --metric", "plan --json", "plan --simulations")
 def test_cli_plan_text_and_json():
     res = CliRunner().invoke(cli, ["plan", "--effect", "0.3", "--sd", "1.0", "--simulations", "500"])
     assert res.exit_code == 0, res.output

@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
+from cli_coverage import covers
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HANNA = DATA / "hanna" / "hanna_metric_scores_llm.csv"
@@ -174,6 +175,7 @@ def test_llmbar_positional_agreement_matches_statistics_json(llmbar_results, jud
 
 
 @needs_llmbar
+@covers("study --layout")
 def test_llmbar_cli_end_to_end(tmp_path):
     """`judge-audit study --layout llmbar` writes results.json with the published numbers."""
     out = tmp_path / "out"

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from openai_server import OpenAIServer, prompt_text
+from cli_coverage import covers
 
 PAIRS = [
     ("p1", "u1", "likes tea", "Which tea should I buy?"),
@@ -82,6 +83,12 @@ def relevance(data, cfg, out, *extra):
 
 
 @pytest.mark.parametrize("mode", ["json", "json_schema", "tools"])
+@covers("relevance",
+        "relevance --data",
+        "relevance --judges",
+        "relevance --config",
+        "relevance --out",
+        "relevance --baselines")
 def test_planted_judge_numbers_and_cache(tmp_path, monkeypatch, mode):
     monkeypatch.setenv("JA_REL_KEY", "sk-test")
     data = write_data(tmp_path / "rel.jsonl")
@@ -123,6 +130,7 @@ def test_planted_judge_numbers_and_cache(tmp_path, monkeypatch, mode):
         assert rel2["judges"]["planted"]["n_cached"] == 8
 
 
+@covers("relevance --ties")
 def test_ties_option_changes_the_majority(tmp_path, monkeypatch):
     monkeypatch.setenv("JA_REL_KEY", "sk-test")
     data = write_data(tmp_path / "rel.jsonl")

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from audit.cli import cli
 from audit.render.markdown import results_markdown
 from browser.hostile import fixture_rows, run_with_called_judge
+from cli_coverage import covers
 
 
 def invoke(*args):
@@ -63,6 +64,7 @@ def test_writes_items_jsonl_beside_the_results(imported_run):
     assert set(first["mention_flag"]) == {"flagged", "spans", "source"}
 
 
+@covers("report", "report --from", "report --out")
 def test_rerender_is_byte_identical_to_the_runs_report(imported_run, tmp_path):
     _, out = imported_run
     target = tmp_path / "again.html"
@@ -80,6 +82,7 @@ def test_default_output_is_the_folders_report(run_copy):
     assert (out / "report.html").read_text().startswith("<!doctype html>")
 
 
+@covers("report --format")
 def test_markdown_summary(imported_run, tmp_path):
     _, out = imported_run
     results = json.loads((out / "results.json").read_text())

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from audit.data.results import SCHEMA_VERSION, results_schema, typed, versioned
+from cli_coverage import covers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,6 +20,7 @@ def test_shipped_schema_is_current():
     assert shipped == results_schema(), "regenerate it: judge-audit schema --out docs/results.schema.json"
 
 
+@covers("schema", "schema --out")
 def test_schema_command_prints_and_writes_it(tmp_path):
     r = CliRunner().invoke(cli, ["schema"])
     assert r.exit_code == 0 and json.loads(r.output) == results_schema()

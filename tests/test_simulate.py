@@ -14,6 +14,7 @@ from audit.stats.bootstrap import ClusterBootstrap
 from audit.cli import cli
 from audit.data.items import load_items
 from audit.stats.simulate import SimParams, _e_clip, draw, expected_values, to_rows
+from cli_coverage import covers
 
 
 def test_params_validation():
@@ -110,6 +111,12 @@ def test_cluster_bootstrap_intervals_cover_the_truth_at_the_nominal_rate():
         assert 0.92 <= rate <= 0.98, f"{label}: coverage {rate:.3f}"
 
 
+@covers("simulate",
+        "simulate --out",
+        "simulate --items",
+        "simulate --annotators",
+        "simulate --judges",
+        "simulate --inflation")
 def test_rows_are_valid_input_and_labelled_synthetic(tmp_path):
     runner = CliRunner()
     out = tmp_path / "sim.jsonl"

@@ -17,6 +17,7 @@ from audit.errors import ConfigError, InputError
 from audit.data.studies import load_absolute, load_pairwise, parse_scale
 from audit.data.layouts import load_hanna, load_llmbar
 from audit.stats.study import absolute_results, human_reference, pairwise_results, study_bootstrap
+from cli_coverage import covers
 
 # pingouin.corr also computes a power that it cannot for n <= 4 (the 4-item hand-worked example)
 pytestmark = pytest.mark.filterwarnings("ignore:Sample size is too small to estimate power")
@@ -417,6 +418,7 @@ def run(*args):
     return CliRunner().invoke(cli, ["study", *map(str, args)])
 
 
+@covers("study", "study --form", "study --data", "study --out")
 def test_cli_absolute_writes_results_and_ratings(tmp_path):
     data = write_jsonl(tmp_path / "s.jsonl", ABS_ROWS)
     res = run("--form", "absolute", "--data", data, "--out", tmp_path / "out")

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from audit.cli import cli
 from openai_server import OpenAIServer, prompt_text
+from cli_coverage import covers
 
 N = 12
 
@@ -61,6 +62,7 @@ def study(*args):
     return CliRunner().invoke(cli, ["study", *map(str, args)])
 
 
+@covers("study --judges", "study --config", "study --both-orders")
 def test_called_judges_are_audited_beside_the_imported_one_and_rerun_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("JA_STUDY_KEY", "sk-study")
     data = write_study(tmp_path / "s.jsonl")
@@ -92,6 +94,7 @@ def test_called_judges_are_audited_beside_the_imported_one_and_rerun_from_cache(
         assert json.loads((tmp_path / "out2" / "results.json").read_text())["judges"]["first"] == j["first"]
 
 
+@covers("study --limit")
 def test_one_order_follows_the_seeded_rng_and_limit_takes_the_first_items(tmp_path, monkeypatch):
     monkeypatch.setenv("JA_STUDY_KEY", "sk-study")
     data = write_study(tmp_path / "s.jsonl")
@@ -125,6 +128,7 @@ def test_calling_on_an_absolute_study_or_without_texts_is_a_usage_error(tmp_path
     assert r.exit_code == 2 and "lack the prompt and both responses" in r.output
 
 
+@covers("run --limit")
 def test_run_limit_audits_the_first_items_only(tmp_path):
     from pathlib import Path
 

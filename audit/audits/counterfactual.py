@@ -298,7 +298,9 @@ def audit_card(dataset: Dataset, called: list, opts: CounterfactualOptions, judg
     return card_of(
         "judge-audit counterfactual", packages=("litellm", "instructor"),
         dataset={"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
-        templates=templates, called=called, judgments=judgments, n_resamples=opts.n_resamples)
+        templates=templates, called=called, judgments=judgments, n_resamples=opts.n_resamples,
+        settings={"seed": opts.seed, "samples": opts.samples, "both_orders": opts.both_orders,
+                  "rewriter": opts.rewriter})
 
 
 def run_counterfactual(opts: CounterfactualOptions, log: Callable[[str], None] = lambda s: None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -46,32 +47,86 @@ def _read_toml(text: str, source: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+        msg = str(exc)
+        m = re.search(r"\s*\(at line (\d+), column \d+\)$", msg)
+        if m:  # "file line N: ..." like every other input error
+            raise ConfigError(f"{source} line {m.group(1)}: invalid TOML: {msg[:m.start()]}") from None
+        raise ConfigError(f"{source}: invalid TOML: {msg}") from None
 
 
-def _specs_from(doc: dict, source: str) -> dict[str, JudgeSpec]:
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+
+
+def _dotted(header: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip('"\'') for part in header.split("."))
+
+
+def _line_of(text: str, table: tuple[str, ...], key: str | None = None) -> int | None:
+    """The line (1-based) where ``key`` of TOML table ``table`` is set, or the table's header line when
+    ``key`` is None or not set there; None when neither is found (the message then names no line)."""
+    header_line, current = None, ()
+    key_re = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=") if key else None
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _HEADER.match(line)
+        if m:
+            current = _dotted(m.group(1))
+            if current == table:
+                header_line = number
+            continue
+        if key_re and current == table and key_re.match(line):
+            return number
+        if current == table[:-1] and re.match(rf"^\s*[\"']?{re.escape(table[-1])}[\"']?\s*=", line):
+            header_line = header_line or number  # an inline table: name = {{ ... }}
+    return header_line
+
+
+def _where(source: str, text: str, table: tuple[str, ...], key: str | None = None) -> str:
+    line = _line_of(text, table, key)
+    dotted = ".".join(table + ((key,) if key else ()))
+    return f"{source}{f' line {line}' if line else ''}, {dotted}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _specs_from(doc: dict, source: str, text: str = "") -> dict[str, JudgeSpec]:
     judges = doc.get("judges", {})
     if not isinstance(judges, dict):
-        raise ConfigError(f"{source}: [judges] must be a table of judge tables")
+        raise ConfigError(f"{_where(source, text, (), 'judges')}: [judges] must be a table of judge tables")
     out = {}
     for name, entry in judges.items():
-        where = f"{source}: judges.{name}"
+        table = ("judges", name)
+
+        def bad(key: str | None, message: str) -> ConfigError:
+            return ConfigError(f"{_where(source, text, table, key)}: {message}")
+
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: must be a table")
+            raise bad(None, "must be a table ([judges.NAME] with model = ...)")
         unknown = set(entry) - _KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(_KEYS))})")
+            key = sorted(unknown)[0]
+            raise ConfigError(f"{_where(source, text, table, key)}: unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})")
         if not isinstance(entry.get("model"), str) or not entry["model"]:
-            raise ConfigError(f"{where}.model: required, a litellm model id such as 'openai/gpt-4o'")
+            raise bad("model", "required, a litellm model id such as 'openai/gpt-4o'")
         mode = entry.get("mode", "json_schema")
         if mode not in MODES:
-            raise ConfigError(f"{where}.mode: must be one of {', '.join(MODES)} (got {mode!r})")
+            raise bad("mode", f"must be one of {', '.join(MODES)} (got {mode!r})")
         params = entry.get("params", {})
         if not isinstance(params, dict):
-            raise ConfigError(f"{where}.params: must be a table")
+            raise bad("params", f"must be a table of litellm parameters (got {params!r})")
         for key in ("concurrency", "max_retries"):
-            if key in entry and (not isinstance(entry[key], int) or entry[key] < (1 if key == "concurrency" else 0)):
-                raise ConfigError(f"{where}.{key}: must be a whole number (got {entry[key]!r})")
+            value = entry.get(key)
+            if key in entry and (not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "concurrency" else 0)):
+                raise bad(key, f"must be a whole number {'>= 1' if key == 'concurrency' else '>= 0'} (got {value!r})")
+        if "timeout" in entry and (not _number(entry["timeout"]) or entry["timeout"] <= 0):
+            raise bad("timeout", f"must be a number of seconds > 0 (got {entry['timeout']!r})")
+        if "rpm" in entry and (not _number(entry["rpm"]) or entry["rpm"] <= 0):
+            raise bad("rpm", f"must be a number of requests per minute > 0 (got {entry['rpm']!r})")
+        if "api_base" in entry and (not isinstance(entry["api_base"], str) or not entry["api_base"]):
+            raise bad("api_base", f"must be a URL such as 'http://127.0.0.1:8000/v1' (got {entry['api_base']!r})")
+        if "api_key_env" in entry and (not isinstance(entry["api_key_env"], str) or not entry["api_key_env"]):
+            raise bad("api_key_env", f"must be the name of an environment variable (got {entry['api_key_env']!r})")
         out[name] = JudgeSpec(
             name=name,
             model=entry["model"],
@@ -90,14 +145,14 @@ def _specs_from(doc: dict, source: str) -> dict[str, JudgeSpec]:
 def load_judge_config(user_config: str | Path | None = None) -> dict[str, JudgeSpec]:
     """The shipped judges, overridden and extended by ``user_config`` when given."""
     shipped = resources.files("audit").joinpath("judges.toml").read_text(encoding="utf-8")
-    specs = _specs_from(_read_toml(shipped, "judges.toml (shipped)"), "judges.toml (shipped)")
+    specs = _specs_from(_read_toml(shipped, "judges.toml (shipped)"), "judges.toml (shipped)", shipped)
     if user_config is not None:
         path = Path(user_config)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
-        specs.update(_specs_from(_read_toml(text, str(path)), str(path)))
+        specs.update(_specs_from(_read_toml(text, str(path)), str(path), text))
     return specs
 
 
