@@ -19,6 +19,21 @@ def _isolated_dirs(tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _real_model_only_in_slow_tests(request, monkeypatch):
+    """The embedded judge (seconds per call) may run only in tests marked ``slow``: a fast test that
+    forgot ``--judges`` and fell back to the local judge fails here instead of quietly taking minutes."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import audit.engine.local as local
+
+    def refuse(model_name, *args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} started the real local judge {model_name!r} but is not marked "
+                    "@pytest.mark.slow (did it forget --judges?)", pytrace=False)
+
+    monkeypatch.setattr(local, "server", refuse)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _every_results_json_follows_the_schema(tmp_path_factory):
     """After the session: every results.json judge-audit wrote in any test (those with

@@ -641,6 +641,7 @@ def cf_config(tmp_path, **servers) -> Path:
 
 
 @covers("check --max-counterfactual-effect")
+@pytest.mark.slow  # two judges on all 44 bundled items, originals and variants
 def test_counterfactual_threshold_on_server_judges_and_rerun_from_cache(tmp_path, rel_data, monkeypatch):
     from audit.audits.preference import bundled_example
 

@@ -80,8 +80,11 @@ def preference(request: dict, wanted: int) -> str:
 
 def flagger_responder(request: dict) -> str:
     """A planted LLM flagger: an answer naming 'vegetarian' or 'avoids meat' mentions the attribute
-    (quoting the words); the answer of item o05 gets invalid output every time."""
+    (quoting the words); the answer of item o05 gets invalid output every time. Judge requests (no
+    <answer> block) get a plain "personalized better"."""
     text = prompt_text(request, ("user",))
+    if "<answer>" not in text:
+        return preference(request, 4)
     answer = re.search(r"<answer>(.*?)</answer>", text, re.S).group(1)
     if "answer 5:" in answer:
         return '{"mention": "perhaps", "span": '  # invalid JSON, every attempt
@@ -95,10 +98,11 @@ def flagger_responder(request: dict) -> str:
 def test_run_llm_flagger_prompt_spans_and_fallback(tmp_path):
     data = write_data(tmp_path / "d.jsonl", mention_field=False)  # the flagger decides
     with OpenAIServer(flagger_responder, mode="json_schema") as srv:
-        cfg = config(tmp_path, srv, "flagger")
-        r = invoke("run", "--data", data, "--config", cfg, "--flagger", "flagger", "--out", tmp_path / "out")
+        cfg = config(tmp_path, srv, "j", "flagger")
+        r = invoke("run", "--data", data, "--judges", "j", "--config", cfg, "--flagger", "flagger",
+                   "--out", tmp_path / "out")
         assert r.exit_code == 0, r.output
-        flag_requests = srv.requests
+        flag_requests = [q for q in srv.requests if q["model"] == "flagger"]
     # one request per item (and re-asks for the broken one); the prompt fences attribute and answer
     assert {re.search(r"answer (\d+):", prompt_text(q)).group(1) for q in flag_requests} == {str(i) for i in range(N)}
     first = prompt_text(flag_requests[0], ("user",))
@@ -171,6 +175,7 @@ def test_run_measure_habits_writes_answers_and_feeds_habit_bias(tmp_path):
 
 # --- run --workers -----------------------------------------------------------------------------
 
+@pytest.mark.slow  # worker processes / a big simulation
 @covers("run --workers")
 def test_run_workers_starts_that_many_processes_and_changes_no_number(tmp_path, monkeypatch):
     import audit.engine.pool as pool
@@ -206,14 +211,9 @@ def test_run_workers_starts_that_many_processes_and_changes_no_number(tmp_path, 
 def test_check_flagger_seed_and_cache_dir(tmp_path):
     data = write_data(tmp_path / "d.jsonl", mention_field=False)
 
-    def responder(request):
-        if "<answer>" in prompt_text(request, ("user",)):
-            return flagger_responder(request)
-        return preference(request, 3)
-
-    with OpenAIServer(responder, mode="json_schema") as srv:
+    with OpenAIServer(flagger_responder, mode="json_schema") as srv:
         cfg = config(tmp_path, srv, "j", "flagger")
-        args = ["check", "--judge", "j", "--data", data, "--config", cfg, "--max-inflation", "1",
+        args = ["check", "--judge", "j", "--data", data, "--config", cfg, "--max-inflation", "2",
                 "--flagger", "flagger", "--seed", "7", "--cache-dir", tmp_path / "gate-cache"]
         r = invoke(*args, "--out", tmp_path / "o1")
         assert r.exit_code == 0, r.output

@@ -295,6 +295,7 @@ def test_relevance_cache_dir(tmp_path, monkeypatch):
 
 @covers("counterfactual --samples", "counterfactual --temperature", "counterfactual --seed",
         "counterfactual --cache-dir", "counterfactual --workers")
+@pytest.mark.slow  # worker processes / a big simulation
 def test_counterfactual_samples_temperature_seed_cache_and_workers(tmp_path, monkeypatch):
     import audit.engine.pool as pool
     from test_counterfactual_cli import _subset, planted

@@ -27,6 +27,8 @@ from openai_server import MODES, OpenAIServer, judge_responder, prompt_text
 
 #: in-process, and with worker processes (slow: each test starts a pool)
 WORKERS = [0, pytest.param(2, marks=pytest.mark.slow, id="2")]
+#: every structured-output mode; the fast selection (-m "not slow") keeps json_schema, CI runs all three
+MODE_PARAMS = [m if m == "json_schema" else pytest.param(m, marks=pytest.mark.slow, id=m) for m in MODES]
 ITEM_RE = re.compile(r"\[item (syn-\d+)\]")
 
 
@@ -123,7 +125,7 @@ def test_requests_per_minute_paces_call_starts(tmp_path, waits):
     assert sum(waits) == pytest.approx(interval * sum(range(8)), rel=0.25)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("workers", WORKERS)
 def test_exactly_one_retry_layer_ours(tmp_path, workers, mode):
     """litellm/openai's own retries are off: the server sees exactly max_retries + 1 requests."""
@@ -149,7 +151,7 @@ def test_exactly_one_retry_layer_ours(tmp_path, workers, mode):
         assert rows[0].status == "ok" and srv.outcomes == ["500", "500", "429", "ok"]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("workers", WORKERS)
 def test_retry_after_is_honoured_and_pauses_the_judge(tmp_path, waits, workers, mode):
     with OpenAIServer(Recorder(), faults_script=["429"], retry_after=0.4, mode=mode) as srv:
@@ -159,7 +161,7 @@ def test_retry_after_is_honoured_and_pauses_the_judge(tmp_path, waits, workers, 
     assert any(0.4 <= w <= 0.4 * 1.25 + 1e-9 for w in waits), waits  # Retry-After plus at most 25% jitter
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("workers", WORKERS)
 def test_hang_times_out_and_is_retried(tmp_path, workers, mode):
     with OpenAIServer(Recorder(), faults_script=["hang"], hang_seconds=30, mode=mode) as srv:
@@ -168,7 +170,7 @@ def test_hang_times_out_and_is_retried(tmp_path, workers, mode):
         assert rows[0].status == "ok" and srv.outcomes == ["hang", "ok"]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("workers", WORKERS)
 def test_invalid_output_is_reasked_then_recorded_as_failed(tmp_path, workers, mode):
     bounded = provider.VALIDATION_RETRIES + 1
@@ -236,6 +238,7 @@ def test_slow_judge_does_not_hold_up_a_fast_one(tmp_path):
     assert order[: order.index("slow")].count("fast") == 8
 
 
+@pytest.mark.slow  # worker processes / a big simulation
 def test_worker_pool_writes_the_cache_before_replying(tmp_path):
     from audit.engine.judge import Engine as E
 

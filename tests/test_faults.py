@@ -13,13 +13,13 @@ import pytest
 
 from audit.engine.cache import ResultCache
 from audit.audits.judging import run_judges
-from openai_server import MODES, OpenAIServer
-from test_engine_server import Recorder, _key, make_items, spec_for  # noqa: F401 (_key is a fixture)
+from openai_server import OpenAIServer
+from test_engine_server import MODE_PARAMS, Recorder, _key, make_items, spec_for  # noqa: F401 (_key is a fixture)
 
 FAULTS = {"429": 0.08, "500": 0.08, "hang": 0.03, "malformed": 0.08, "out_of_range": 0.08}
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow, id="2")])
 def test_faults_at_rates_every_item_accounted_for_and_resume_pays_only_failures(tmp_path, workers, mode):
     """In each structured-output mode (the server rejects a request of the wrong shape)."""

@@ -42,6 +42,7 @@ def test_local_judge_end_to_end(tmp_path):
     assert [r["rating"] for r in rows2] == [r["rating"] for r in rows]
 
 
+@pytest.mark.slow
 def test_broken_local_model_is_unavailable(tmp_path):
     require_local_judge()
     bad = tmp_path / "broken.gguf"

@@ -7,17 +7,29 @@ error and no network request, show every figure, keep every payload as text, fil
 real clicks, and fold long answers. Screenshots go to test-artifacts/ (git-ignored).
 
 Needs `pip install playwright` (never `playwright install`: the system chromium is used) and
-`apt-get install -y chromium`; skipped with the reason otherwise.
+`apt-get install -y chromium`; skipped with the reason otherwise -- except in CI (CI=true), where a
+missing browser fails every test here. Marked slow (a browser starts per test).
 """
 
 import json
+import os
 
 import pytest
 
 from browser.chromium import ARTIFACTS, browser_page, external_requests, missing
 from browser.hostile import ATTRIBUTE, GENERIC, HOSTILE_ID, HOSTILE_JUDGE, PROMPT, run_with_called_judge, write_hostile
 
-pytestmark = pytest.mark.skipif(missing() is not None, reason=f"browser tests: {missing()}")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _browser():
+    """Skip without a browser -- but in CI (CI=true) a missing browser is a failure."""
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but: {why}", pytrace=False)
+        pytest.skip(f"browser tests: {why}")
 
 
 @pytest.fixture(scope="module")

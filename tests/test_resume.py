@@ -26,6 +26,8 @@ from audit.audits.judging import planned_calls
 from openai_server import OpenAIServer
 from test_engine_server import Recorder, make_items
 
+pytestmark = pytest.mark.slow  # kills a real subprocess mid-run
+
 
 def write_items(path: Path, n: int) -> list:
     items = make_items(n)

@@ -64,6 +64,7 @@ def test_truth_equals_planted_values_when_nothing_is_clipped():
     assert t["humans"]["mention_delta"] == pytest.approx(0.1)
 
 
+@pytest.mark.slow  # worker processes / a big simulation
 def test_large_dataset_recovers_the_planted_values():
     p = SimParams(n_items=6000, inflation=(0.5, -0.2), mention_bias=(0.4, 0.0), position_bias=(0.4, 0.0), seed=1)
     d = draw(p)
@@ -85,6 +86,7 @@ def test_large_dataset_recovers_the_planted_values():
     assert measure.mention_delta(hm, d.mention).estimate == pytest.approx(d.truth["humans"]["mention_delta"], abs=0.06)
 
 
+@pytest.mark.slow  # worker processes / a big simulation
 def test_cluster_bootstrap_intervals_cover_the_truth_at_the_nominal_rate():
     """300 datasets (200 items, 100 users, 2 judges): each 95% interval of inflation and of mention
     delta must cover the exact expectation in 92-98% of them."""
