@@ -19,7 +19,7 @@ from scipy import stats
 from audit.cli import cli
 from audit.data.items import load_items
 from cli_coverage import covers
-from openai_server import OpenAIServer, prompt_text
+from openai_server import OpenAIServer
 
 KEY = "JA_TOOL_KEY"
 

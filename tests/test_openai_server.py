@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -176,16 +175,15 @@ def test_fault_rates_are_seeded_and_deterministic():
 
 def test_hang_makes_client_time_out_and_stop_releases_it():
     with OpenAIServer(faults_script=["hang"], hang_seconds=30) as srv:
-        t0 = time.monotonic()
-        with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
+        with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):  # the client's 0.5 s timeout
             _post(srv.base_url + "/chat/completions",
                   {"model": "m", "messages": MESSAGES}, timeout=0.5)
-        assert time.monotonic() - t0 < 5
         assert srv.outcomes == ["hang"] and srv.ok_count == 0
         # the next request is served normally, even while the hung one sleeps
         assert _chat(srv)[0] == 200
-    # stop() returned promptly despite the 30 s hang
-    assert time.monotonic() - t0 < 10
+        thread = srv._thread
+    # stop() woke the sleeping handler and joined the server thread (no 30 s wait; no clock asserted)
+    assert srv._stop_event.is_set() and not thread.is_alive()
 
 
 def test_hang_answers_normally_after_hang_seconds():
@@ -249,14 +247,11 @@ def test_api_key_stream_and_bad_json():
 def test_callable_latency_and_concurrency_urllib():
     n, lat = 64, 0.5
     with OpenAIServer(latency=lambda req: lat) as srv:
-        t0 = time.monotonic()
         with ThreadPoolExecutor(n) as pool:
             statuses = [r[0] for r in pool.map(lambda _: _chat(srv), range(n))]
-        elapsed = time.monotonic() - t0
         assert statuses == [200] * n
         assert srv.count == n and srv.ok_count == n
-        assert elapsed < 5, elapsed  # serialised would be 32 s
-        assert srv.max_in_flight > n // 2
+        assert srv.max_in_flight > n // 2  # counted at the server: requests really overlapped
 
 
 # --------------------------------------------------------------------------- (b) litellm
@@ -272,26 +267,22 @@ def test_litellm_acompletion_content_and_concurrency():
         assert json.loads(resp.choices[0].message.content) == {"rating": 5, "rationale": "planted judge"}
         assert resp.usage.total_tokens > 0
 
-        t0 = time.monotonic()
-        resps = await asyncio.gather(*[
+        return await asyncio.gather(*[
             litellm.acompletion(model="openai/test-judge", api_base=srv.base_url, api_key="sk-test",
                                 messages=[{"role": "user", "content": f"item {i}"}])
             for i in range(40)
         ])
-        return resps, time.monotonic() - t0
 
     with OpenAIServer(judge_responder(rule), require_api_key="sk-test") as srv:
-        resps, _ = asyncio.run(main(srv))
+        resps = asyncio.run(main(srv))
         assert srv.requests[0]["model"] == "test-judge"  # litellm strips the "openai/" prefix
         assert srv.request_headers[0]["authorization"] == "Bearer sk-test"
         assert all(json.loads(r.choices[0].message.content)["rating"] == 1 for r in resps)
 
     with OpenAIServer(judge_responder(rule), latency=0.5) as srv:
-        resps, elapsed = asyncio.run(main(srv))
+        resps = asyncio.run(main(srv))
         assert len(resps) == 40 and srv.count == 41 and srv.ok_count == 41
-        print(f"40 concurrent litellm calls, latency 0.5: {elapsed:.2f}s, max_in_flight={srv.max_in_flight}")
-        assert elapsed < 5, f"40 calls x 0.5 s took {elapsed:.1f}s -- serialised?"
-        assert srv.max_in_flight >= 20
+        assert srv.max_in_flight >= 20  # counted at the server: not serialised
 
 
 def test_litellm_retries_500_twice_by_default_and_max_retries_0_disables():
@@ -313,24 +304,30 @@ def test_litellm_retries_500_twice_by_default_and_max_retries_0_disables():
             assert srv.count == 1, kw
 
 
-def test_litellm_429_retry_honours_retry_after_then_succeeds():
+def test_litellm_429_retry_honours_retry_after_then_succeeds(monkeypatch):
+    import anyio
+
     litellm = _litellm()
+    waits = []
+    real = anyio.sleep
+
+    async def recording_sleep(seconds, *a, **k):  # the openai SDK's retry sleeps through anyio.sleep
+        waits.append(seconds)
+        return await real(seconds, *a, **k)
+
+    monkeypatch.setattr(anyio, "sleep", recording_sleep)
     with OpenAIServer(faults_script=["429", None], retry_after=1) as srv:
-        t0 = time.monotonic()
         resp = asyncio.run(_acomplete(litellm, srv))
-        elapsed = time.monotonic() - t0
         assert json.loads(resp.choices[0].message.content)["rating"] == 3
         assert srv.outcomes == ["429", "ok"]
-        assert elapsed >= 0.9, elapsed  # waited for Retry-After: 1
+    assert waits == [1.0]  # it asked to wait exactly Retry-After: 1
 
 
 def test_litellm_hang_times_out():
     litellm = _litellm()
     with OpenAIServer(faults_script=["hang"], hang_seconds=30) as srv:
-        t0 = time.monotonic()
-        with pytest.raises(litellm.Timeout):
+        with pytest.raises(litellm.Timeout):  # raised at the client's timeout, not after the 30 s hang
             asyncio.run(_acomplete(litellm, srv, timeout=0.5, num_retries=0))
-        assert time.monotonic() - t0 < 5
         assert srv.count == 1 and srv.outcomes == ["hang"]
 
 
