@@ -216,12 +216,20 @@ def test_mention_gap_is_judge_delta_minus_human_delta(tmp_path, data):
               "--json", tmp_path / "c.json")
     assert r.exit_code == 1
     [c] = json.loads((tmp_path / "c.json").read_text())["checks"]
-    res = json.loads((tmp_path / "out" / "results.json").read_text())
-    j, h = res["judges"]["judge-mention"]["mention_delta"]["estimate"], res["humans"]["mention_delta"]["estimate"]
-    # every item has human ratings, so the judge's and the humans' deltas are over the same items and the
-    # excess uplift is exactly their difference (a difference of group means minus another)
-    assert c["estimate"] == pytest.approx(j - h)
-    assert c["estimate"] == res["judges"]["judge-mention"]["excess_mention_uplift"]["estimate"]
+    # computed here from the data file alone: per item the judge's rating and the mean human rating,
+    # split by whether the answer names the attribute (mentions(i), as written); the gap is the judge's
+    # mention delta minus the humans'
+    rows = [json.loads(line) for line in data.read_text().splitlines() if line.startswith("{")]
+    judge = {r["id"]: next(j["rating"] for j in r["judge_ratings"] if j["judge"] == "judge-mention") for r in rows}
+    human = {r["id"]: sum(h["rating"] for h in r["human_ratings"]) / len(r["human_ratings"]) for r in rows}
+    named = {r["id"]: mentions(int(r["id"].split("-")[1])) for r in rows}
+
+    def delta(ratings):
+        yes = [ratings[i] for i in ratings if named[i]]
+        no = [ratings[i] for i in ratings if not named[i]]
+        return sum(yes) / len(yes) - sum(no) / len(no)
+
+    assert c["estimate"] == pytest.approx(delta(judge) - delta(human))
     assert c["estimate"] > 1.0 and c["bound"] > 0.6
 
 
@@ -249,8 +257,14 @@ def test_flip_rate_on_imported_ratings_is_not_measured_and_fails(tmp_path, data)
 @covers("check --baseline")
 def test_baseline_judge_both_ways(tmp_path, data):
     worse = check("--judge", "judge-inflated", "--baseline", "judge-fair", "--data", data, "--out", tmp_path / "o1",
-                  "--junit", tmp_path / "b.xml")
+                  "--junit", tmp_path / "b.xml", "--json", tmp_path / "b.json")
     assert worse.exit_code == 1, worse.output
+    # the paired difference of inflations is the mean over items of (inflated - fair) rating: from the file
+    items = [json.loads(line) for line in data.read_text().splitlines() if line.startswith("{")]
+    rating = lambda r, name: next(j["rating"] for j in r["judge_ratings"] if j["judge"] == name)  # noqa: E731
+    expected = sum(rating(r, "judge-inflated") - rating(r, "judge-fair") for r in items) / len(items)
+    paired = {c["name"]: c for c in json.loads((tmp_path / "b.json").read_text())["checks"]}["baseline:inflation"]
+    assert paired["estimate"] == pytest.approx(expected) and paired["ci"][0] > 0
     rows = lines_of(worse.output)
     assert rows["baseline:inflation"].startswith("FAIL") and "significantly worse" in rows["baseline:inflation"]
     assert "vs baseline judge-fair" in worse.output

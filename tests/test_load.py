@@ -151,15 +151,23 @@ def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path):
     assert ds.items[0].personalized == "one\u2028two"
 
 
-@pytest.mark.parametrize("command", [["run", "--data", "{data}"], ["relevance"], ["counterfactual", "--judges", "nobody/x"]])
-def test_impossible_output_folder_is_one_line_exit_2(tmp_path, command):
+@pytest.mark.parametrize("command", [["run", "--data", "{data}"], ["relevance"], ["study", "--form", "pairwise", "--data", "{study}"],
+                                     ["counterfactual", "--judges", "openai/never-called"]])
+def test_impossible_output_folder_is_one_line_exit_2_before_any_call(tmp_path, command, monkeypatch):
+    """Checked before anything is paid: the counterfactual judge (with a key, at an address nothing
+    listens on) is never called, because the folder check comes first."""
     from audit.audits.preference import bundled_example
 
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9")
+    study = tmp_path / "s.jsonl"
+    study.write_text('{"id": "p1", "label": 1, "verdicts": [{"judge": "style-j", "winner": 1, "swap": false}]}\n')
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    args = [a.replace("{data}", str(bundled_example().with_name("example_imported.jsonl"))) for a in command]
+    args = [a.replace("{data}", str(bundled_example().with_name("example_imported.jsonl"))).replace("{study}", str(study))
+            for a in command]
     result = CliRunner().invoke(cli, [*args, "--out", str(blocker / "out")])
-    assert result.exit_code in (2, 3), result.output
-    if result.exit_code == 2:
-        assert result.stderr.strip().splitlines()[-1].startswith("Error: cannot create output folder")
-    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"Error: cannot create output folder {blocker / 'out'}: Not a directory"
+    assert sum(line.startswith("Error") for line in lines) == 1 and "Traceback" not in result.output

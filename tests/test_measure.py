@@ -208,6 +208,25 @@ def test_habit_bias_refuses_below_three_models_and_goes_monte_carlo_above_eight(
     rng = np.random.default_rng(1)
     big = measure.habit_bias(dict(zip(names, rng.random(9))), dict(zip(names, rng.random(9))), seed=3)
     assert "Monte Carlo permutation test (9999 seeded pairings)" in big["method"]
-    again = measure.habit_bias(dict(zip(names, np.random.default_rng(1).random(9))),
-                               dict(zip(names, rng.random(9))), seed=3)
-    assert isinstance(again["p_value"], float)
+    # the Monte Carlo p-value is within Monte Carlo error of the exact one, enumerated here over all
+    # 9! = 362,880 pairings (two-sided as scipy.stats.permutation_test: 2 min(P(<=), P(>=)), at most 1)
+    from itertools import permutations
+
+    from scipy.stats import rankdata
+
+    h_rank = rankdata([dict(zip(names, np.random.default_rng(1).random(9)))[m] for m in sorted(names)])
+    rng2 = np.random.default_rng(1)
+    rng2.random(9)
+    d_vals = dict(zip(names, rng2.random(9)))
+    d_rank = rankdata([d_vals[m] for m in sorted(names)])
+    perms = np.array(list(permutations(range(9))), dtype=np.int8)
+    hc, dc = h_rank - 5.0, d_rank - 5.0  # ranks 1..9 centred
+    rhos = (hc[None, :] * dc[perms]).sum(axis=1) / np.sqrt((hc**2).sum() * (dc**2).sum())
+    observed = (hc * dc).sum() / np.sqrt((hc**2).sum() * (dc**2).sum())
+    assert big["estimate"] == pytest.approx(observed)
+    q = min(np.mean(rhos <= observed + 1e-12), np.mean(rhos >= observed - 1e-12))  # the smaller one-sided p
+    exact = min(1.0, 2 * q)
+    se = 2 * math.sqrt(q * (1 - q) / 9999)  # Monte Carlo SE of 2 q-hat from 9999 pairings
+    assert abs(big["p_value"] - exact) < 4 * se + 2 / 9999
+    again = measure.habit_bias(dict(zip(names, np.random.default_rng(1).random(9))), d_vals, seed=3)
+    assert again["p_value"] == big["p_value"]  # seeded

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -29,6 +30,7 @@ from audit.cli import cli
 from openai_server import OpenAIServer, prompt_text
 from cli_coverage import covers
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAIRS = [
     ("p1", "u1", "likes tea", "Which tea should I buy?"),
     ("p2", "u1", "plays chess", "Which tea should I buy?"),
@@ -188,11 +190,37 @@ def test_bundled_example_imported_labels_and_merge_into_run_results(tmp_path):
     h = rel["humans"]
     assert (h["selection_rate"]["k"], h["n_labels"]) == (74, 324)
     assert h["n_majority_relevant"] == 11 and rel["ties"]["n_tied"] == 5
-    sel = {n: round(j["selection_rate"]["estimate"], 3) for n, j in rel["judges"].items()}
-    assert sel == {"style-broad": 0.528, "style-moderate": 0.333, "style-cautious": 0.292}
+    # derived here from the fixture file alone: a judge's selection rate is its share of "relevant" labels
+    # (38/72, 24/72, 21/72); the kappa means are unweighted means of scikit-learn's Cohen's kappa over
+    # the rater pairs of each group, on the pairs both raters labelled
+    from itertools import combinations
+
+    from sklearn.metrics import cohen_kappa_score
+
+    rows = [json.loads(line) for line in (FIXTURES / "relevance_example.jsonl").read_text().splitlines()
+            if line.startswith("{")]
+    labels: dict[str, dict[str, int]] = {}
+    for row in rows:
+        for lab in row["human_labels"]:
+            labels.setdefault(lab["annotator"], {})[row["id"]] = int(lab["relevant"])
+        for lab in row["judge_labels"]:
+            labels.setdefault(lab["judge"], {})[row["id"]] = int(lab["relevant"])
+    judges = ["style-broad", "style-moderate", "style-cautious"]
+    for name in judges:
+        assert rel["judges"][name]["selection_rate"]["estimate"] == pytest.approx(sum(labels[name].values()) / 72)
+    assert [round(sum(labels[n].values()) / 72, 3) for n in judges] == [0.528, 0.333, 0.292]
+
+    def kappa(a, b):
+        common = sorted(set(labels[a]) & set(labels[b]))
+        return cohen_kappa_score([labels[a][i] for i in common], [labels[b][i] for i in common], labels=[0, 1])
+
+    humans = sorted(r for r in labels if r.startswith("annotator-"))
+    groups = {"mean_within_humans": list(combinations(humans, 2)), "mean_within_judges": list(combinations(judges, 2)),
+              "mean_human_judge": [(h, j) for h in humans for j in judges]}
     ag = rel["agreement"]
-    assert [round(ag[k]["estimate"], 2) for k in ("mean_within_humans", "mean_within_judges", "mean_human_judge")] \
-        == [0.43, 0.63, 0.34]
+    for key, pairs in groups.items():
+        assert ag[key]["estimate"] == pytest.approx(np.mean([kappa(a, b) for a, b in pairs]))
+    assert [round(ag[k]["estimate"], 2) for k in groups] == [0.43, 0.63, 0.34]
     assert (out / "report.html").exists() and (out / "relevance.html").exists()
     assert "style-broad: selection" in result.output and "kappa: within humans" in result.output
     # a non-JSON results.json is not overwritten

@@ -131,7 +131,11 @@ def test_bootstrap_is_seeded():
     d7, d7b, d8 = (rm.bootstrap_sums(per, rm._ratio, n_resamples=300, seed=s) for s in (7, 7, 8))
     np.testing.assert_array_equal(d7, d7b)
     assert not np.array_equal(d7, d8)
-    del c
+    # each interval is the 2.5/97.5 percentiles of its own seed's replicates (numpy, here)
+    for est, reps in ((a, d7), (c, d8)):
+        lo, hi = np.percentile(reps[np.isfinite(reps)], [2.5, 97.5])
+        assert (est.ci_low, est.ci_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert "seed=8" in c.method
 
 
 def test_ratio_undefined_and_too_few_users():

@@ -68,11 +68,17 @@ def with_temperatures(specs: list[JudgeSpec], temperature: float | None) -> list
     return [with_temperature(s, temperature) for s in specs]
 
 
-def require_credentials(*specs: JudgeSpec | None) -> None:
-    """Every model the audit will call has its credentials: checked before anything is spent (exit 3)."""
+def require_credentials(*specs: JudgeSpec | None, out: str | Path | None = None) -> None:
+    """What must hold before anything is spent: every model the audit will call has its credentials
+    (exit 3), and the output folder ``out`` can be created (exit 2), so an audit never pays for calls
+    it then cannot save."""
     for spec in specs:
         if spec is not None:
             check_credentials(spec)
+    if out is not None:
+        from audit.data.files import output_dir
+
+        output_dir(out)
 
 
 def provenance(called: list[JudgeSpec], imported: list[str]) -> tuple[dict[str, str], dict[str, str]]:

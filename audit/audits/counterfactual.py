@@ -334,7 +334,7 @@ def run_counterfactual(opts: CounterfactualOptions, log: Callable[[str], None] =
     items = {it.id: it for it in dataset.items}
     n_abl = sum(v.kind == ABLATED for v in variants)
     log(f"variants: {n_abl} ablations, {len(variants) - n_abl} injections, {len(skipped)} items skipped")
-    require_credentials(*called, rewriter)  # before any spending (and after every check of the data)
+    require_credentials(*called, rewriter, out=opts.out)  # before any spending (and after every check of the data)
 
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
         if rewriter is not None and n_abl:

@@ -85,7 +85,7 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     called, imported = choose_judges(dataset, opts.judges, specs)
     called = with_temperatures(called, opts.temperature)
     flagger_spec = resolve_judge(opts.flagger, specs) if opts.flagger != "offline" else None
-    require_credentials(*called, flagger_spec)
+    require_credentials(*called, flagger_spec, out=opts.out)
 
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
         flags: dict[str, MentionFlag] = flag_items(dataset.items, flagger_spec, cache, seed=opts.seed)

@@ -265,7 +265,7 @@ def run_relevance(opts: RelevanceOptions, log: Callable[[str], None] = lambda s:
     clash = [s.name for s in called if s.name in dataset.annotators]
     if clash:
         raise ConfigError(f"judge {clash[0]!r} has the name of an annotator in {dataset.path}; call it under another name via --config")
-    require_credentials(*called)
+    require_credentials(*called, out=opts.out)
 
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
         if called:

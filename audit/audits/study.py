@@ -150,7 +150,7 @@ def _called_judges(study: PairwiseStudy, names: list[str], opts: StudyOptions, l
 
     specs = load_judge_config(opts.config)
     called = [resolve_judge(n, specs) for n in names]
-    require_credentials(*called)
+    require_credentials(*called, out=opts.out)
     n_items = len(study.callable_items())
     log(f"judging {n_items} items of {study.path} with {', '.join(s.name for s in called)} "
         f"({n_items * (2 if opts.both_orders else 1)} calls per judge)")
