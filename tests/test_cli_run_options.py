@@ -20,6 +20,7 @@ from audit import __version__
 from audit.cli import cli
 from audit.data.judgments import presentation_order
 from audit.engine import provider
+from audit.engine.prompts import judge_prompt
 from cli_coverage import covers
 from openai_server import OpenAIServer, prompt_text
 
@@ -240,7 +241,7 @@ def test_judges_lists_shipped_and_configured_judges_and_key_state(tmp_path, monk
     lines = shipped.output.splitlines()
     local = next(line for line in lines if line.startswith("local "))
     assert "local-gguf/smollm2-135m-instruct" in local and "in-process (xllamacpp)" in local
-    assert lines[-1].startswith("Any litellm model id")
+    assert lines[-1].startswith("Any litellm model id") and "NAME@PROMPT" in lines[-1]
     cfg = tmp_path / "j.toml"
     cfg.write_text(f'[judges.house]\nmodel = "openai/house-model"\napi_key_env = "{KEY}"\nmode = "tools"\n\n'
                    '[judges.nokey]\nmodel = "openai/other"\napi_key_env = "JA_UNSET_KEY"\n')
@@ -248,8 +249,9 @@ def test_judges_lists_shipped_and_configured_judges_and_key_state(tmp_path, monk
     mine = invoke("judges", "--config", cfg)
     assert mine.exit_code == 0
     house = next(line for line in mine.output.splitlines() if line.startswith("house "))
-    assert "openai/house-model" in house and f"[tools; {KEY} set]" in house
-    assert "[json_schema; JA_UNSET_KEY NOT set]" in mine.output
+    default = judge_prompt().label
+    assert "openai/house-model" in house and f"[tools; {KEY} set; prompt {default}]" in house
+    assert f"[json_schema; JA_UNSET_KEY NOT set; prompt {default}]" in mine.output
     assert set(lines[:-1]) <= set(mine.output.splitlines())  # the shipped judges are still listed
 
 

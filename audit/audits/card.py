@@ -42,12 +42,17 @@ def command_line() -> str | None:
 
 def judges_card(specs) -> dict:
     """Name -> what was called (model, api_base, mode, params) for every called judge spec."""
-    return {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params} for s in specs}
+    from audit.engine.prompts import judge_prompt
+
+    return {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params,
+                     "prompt": judge_prompt(s.prompt).to_dict()} for s in specs}
 
 
 def call_counts(judgments) -> dict:
     """Calls made (imported rows are not calls), cache hits, failures and the cost of this run's uncached calls."""
-    calls = [j for j in judgments if j.status != "imported"]
+    from audit.data.judgments import NO_CALL_STATUSES
+
+    calls = [j for j in judgments if j.status not in NO_CALL_STATUSES]
     costs = [j.cost_usd for j in calls if not j.cached and j.cost_usd is not None]
     return {"calls": len(calls), "cache_hits": sum(1 for j in calls if j.cached),
             "failures": sum(1 for j in calls if j.status == "failed"),
@@ -73,7 +78,10 @@ def signature(card: dict, *, n_resamples: int | None = None) -> str:
         parts.append("prompts:" + ",".join(f"{t}@{h[:8]}" for t, h in templates.items()))
     judges = card.get("judges")
     if isinstance(judges, dict) and judges:
-        parts.append("judges:" + ",".join(f"{n}={j.get('model')}" for n, j in judges.items()))
+        # a judge prompt other than the shipped default is named with its hash: judge=model~name@sha
+        parts.append("judges:" + ",".join(
+            f"{n}={j.get('model')}" + (f"~{p['name']}@{p['sha256'][:8]}" if (p := j.get("prompt")) and p.get("name") != "default" else "")
+            for n, j in judges.items()))
     elif isinstance(judges, list) and judges:
         parts.append("judges:" + ",".join(judges))
     return "|".join(parts)

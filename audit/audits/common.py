@@ -38,6 +38,7 @@ class CallOptions(AuditOptions):
     both_orders: bool = False
     temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
     workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
+    prompt: str | None = None  # --prompt: the judge prompt of every called judge (they become NAME@PROMPT)
 
 
 def bundled(name: str) -> Path:
@@ -66,6 +67,13 @@ def choose_judges(dataset, requested: list[str], specs: dict[str, JudgeSpec]) ->
 def with_temperatures(specs: list[JudgeSpec], temperature: float | None) -> list[JudgeSpec]:
     """The called judges with ``--temperature`` applied (part of every cache key)."""
     return [with_temperature(s, temperature) for s in specs]
+
+
+def with_prompts(specs: list[JudgeSpec], prompt: str | None) -> list[JudgeSpec]:
+    """The called judges with ``--prompt`` (a shipped variant or a folder; checked before any call)."""
+    from audit.engine.config import with_prompt
+
+    return list(specs) if not prompt else [with_prompt(s, prompt) for s in specs]
 
 
 def require_credentials(*specs: JudgeSpec | None, out: str | Path | None = None) -> None:

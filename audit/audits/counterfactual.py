@@ -26,7 +26,7 @@ from typing import Any, Callable
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from audit.audits.common import CallOptions, bundled, opened_cache, require_credentials, with_temperatures
+from audit.audits.common import CallOptions, bundled, opened_cache, require_credentials, with_prompts, with_temperatures
 from audit.engine.config import load_judge_config, resolve_judge
 from audit.stats import measure
 from audit.stats.estimate import finite
@@ -110,9 +110,9 @@ def planned_pairs(pairs: list[tuple[Item, Item]], specs, *, samples: int, both_o
     for spec in specs:
         for shown, original in pairs:
             for _, order, sample in plan_calls([original], samples=samples, both_orders=both_orders, seed=seed):
-                msgs = rendered.get((shown.id, order))
+                msgs = rendered.get((shown.id, order, spec.prompt))
                 if msgs is None:
-                    msgs = rendered[(shown.id, order)] = judge_messages(shown, order)
+                    msgs = rendered[(shown.id, order, spec.prompt)] = judge_messages(shown, order, spec.prompt)
                 out.append((shown, Call(spec, msgs, Verdict, order, sample)))
     return out
 
@@ -317,7 +317,7 @@ def run_counterfactual(opts: CounterfactualOptions, log: Callable[[str], None] =
                           f"judgments: call it under another name via --config")
     if dataset.imported_judges:
         log(f"note: imported ratings of {', '.join(dataset.imported_judges)} are not used (the variants need new judgments)")
-    called = with_temperatures([resolve_judge(n, specs) for n in names], opts.temperature)
+    called = with_prompts(with_temperatures([resolve_judge(n, specs) for n in names], opts.temperature), opts.prompt)
     rewriter = resolve_judge(opts.rewriter, specs) if opts.rewriter else None
 
     ids = {it.id for it in dataset.items}

@@ -16,14 +16,16 @@ from audit.engine.config import JudgeSpec
 from audit.engine.provider import check_credentials
 from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS, estimate_cost, estimate_prompt_tokens
 from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_judge_calls
-from audit.engine.prompts import render_messages
+from audit.engine.prompts import judge_prompt
 from audit.engine.schemas import Verdict, schema_of
 from audit.errors import AuditError
 
 
-def judge_messages(item: Item, order: str) -> list[dict[str, str]]:
+def judge_messages(item: Item, order: str, prompt: str | None = None) -> list[dict[str, str]]:
+    """The messages a judge with prompt ``prompt`` (:attr:`JudgeSpec.prompt`; None: the shipped
+    neutral default) sees for ``item`` shown in ``order``."""
     a, b = (item.generic, item.personalized) if order == GENERIC_FIRST else (item.personalized, item.generic)
-    return render_messages("judge_preference", attributes=item.attributes, prompt=item.prompt, response_a=a, response_b=b)
+    return judge_prompt(prompt).render(attributes=item.attributes, prompt=item.prompt, response_a=a, response_b=b)
 
 
 def plan_calls(items: Iterable[Item], *, samples: int, both_orders: bool, seed: int) -> list[tuple[Item, str, int]]:
@@ -43,16 +45,16 @@ def planned_calls(items: Iterable[Item], specs: list[JudgeSpec], *, samples: int
     out = []
     for spec in specs:
         for item, order, sample in plan:
-            msgs = rendered.get((item.id, order))
+            msgs = rendered.get((item.id, order, spec.prompt))
             if msgs is None:
-                msgs = rendered[(item.id, order)] = judge_messages(item, order)
+                msgs = rendered[(item.id, order, spec.prompt)] = judge_messages(item, order, spec.prompt)
             out.append((item, Call(spec, msgs, Verdict, order, sample)))
     return out
 
 
 def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
     row = Judgment(item.id, c.spec.name, c.spec.model, c.order, c.sample, None, None, None, "failed", res.cached,
-                   res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+                   res.latency_s, res.tokens_in, res.tokens_out, res.cost_usd, res.error, judge_prompt(c.spec.prompt).label)
     if res.value is not None:
         raw = int(res.value["rating"])
         row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, c.order)), res.value["rationale"], "ok"

@@ -6,13 +6,15 @@ except through the ``log`` callback.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from audit.audits.common import (CallOptions, bundled, choose_judges, opened_cache, provenance, require_credentials,
-                                 with_temperatures)
-from audit.engine.config import load_judge_config, resolve_judge
+                                 with_prompts, with_temperatures)
+from audit.audits.juries import jury_entry, jury_judgments, split_juries
+from audit.engine.config import load_judge_config, load_juries, resolve_judge
 from audit.engine.cache import ResultCache
 from audit.engine.config import JudgeSpec
 from audit.data.items import MentionFlag
@@ -82,8 +84,12 @@ def measure_habits(dataset: Dataset, called: list[JudgeSpec], cache: ResultCache
 def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> RunOutcome:
     dataset = first_items(load_items(opts.data or bundled_example()), opts.limit)
     specs = load_judge_config(opts.config)
-    called, imported = choose_judges(dataset, opts.judges, specs)
-    called = with_temperatures(called, opts.temperature)
+    requested, juries = split_juries(opts.judges, load_juries(opts.config, specs))
+    called, imported = choose_judges(dataset, requested, specs)
+    prompted = with_prompts(with_temperatures(called, opts.temperature), opts.prompt)
+    renamed = {a.name: b.name for a, b in zip(called, prompted)}  # --prompt renames judges (and jury members)
+    juries = [dataclasses.replace(j, members=tuple(renamed.get(m, m) for m in j.members)) for j in juries]
+    called = prompted
     flagger_spec = resolve_judge(opts.flagger, specs) if opts.flagger != "offline" else None
     require_credentials(*called, flagger_spec, out=opts.out)
 
@@ -96,11 +102,20 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
             list(dataset.items), called, cache, seed=opts.seed, samples=opts.samples,
             both_orders=opts.both_orders, on_result=on_result, workers=opts.workers)
         habits = measure_habits(dataset, called, cache, opts.seed) if opts.measure_habits else None
+    for jury in juries:  # built from the members' judgments: no call
+        judgments += jury_judgments(jury, judgments)
 
     judge_models, judge_sources = provenance(called, imported)
+    judge_models.update({j.name: j.describe() for j in juries})
+    judge_sources.update({j.name: "jury" for j in juries})
     card = audit_card(dataset, called, opts, judgments)
+    if juries:
+        card["juries"] = {j.name: {"members": list(j.members), "aggregate": j.aggregate} for j in juries}
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
                             measured_habits=habits, card=card, seed=opts.seed)
+    clusters = {it.id: it.user_id or it.id for it in dataset.items}
+    for jury in juries:
+        results["judges"][jury.name]["jury"] = jury_entry(jury, judgments, clusters, seed=opts.seed)
     # relevance / counterfactual sections merged into this folder's results.json earlier survive the new run
     carried, notes = carried_sections(Path(opts.out) / "results.json", dataset.sha256)
     for note in notes:
@@ -127,7 +142,9 @@ def dry_run(opts: RunOptions) -> list:
     from audit.audits.judging import plan_judging
 
     dataset = first_items(load_items(opts.data or bundled_example()), opts.limit)
-    called, _ = choose_judges(dataset, opts.judges, load_judge_config(opts.config))
+    specs = load_judge_config(opts.config)
+    requested, _ = split_juries(opts.judges, load_juries(opts.config, specs))
+    called, _ = choose_judges(dataset, requested, specs)
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
-        return plan_judging(list(dataset.items), with_temperatures(called, opts.temperature), cache,
+        return plan_judging(list(dataset.items), with_prompts(with_temperatures(called, opts.temperature), opts.prompt), cache,
                             samples=opts.samples, both_orders=opts.both_orders, seed=opts.seed)

@@ -24,7 +24,7 @@ from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap
 from audit.stats.tables import human_ratings_frame, items_frame, judge_item_ratings
 from audit.stats.consistency import add_engine_checks
 from audit.data.items import MentionFlag
-from audit.data.judgments import Judgment
+from audit.data.judgments import NO_CALL_STATUSES, RATED_STATUSES, Judgment
 from audit.data.items import Dataset
 
 NEARLY_CONSTANT = 0.9  # one rating value in >= 90% of a judge's ratings
@@ -144,7 +144,7 @@ def _judge_entry(run: _Run, name: str, rows: list[Judgment], agreement: dict, *,
         "model": model,
         "source": source,
         "n_items_rated": int(len(rated)),
-        "n_calls": sum(1 for r in rows if r.status != "imported"),
+        "n_calls": sum(1 for r in rows if r.status not in NO_CALL_STATUSES),
         "n_failed": sum(1 for r in rows if r.status == "failed"),
         "n_cached": sum(1 for r in rows if r.cached),
         "mean_rating": float(rated["judge"].mean()) if len(rated) else None,
@@ -158,12 +158,43 @@ def _judge_entry(run: _Run, name: str, rows: list[Judgment], agreement: dict, *,
         "spearman": _spearman(agreement, name, both, kw),
         "rating_distribution": measure.rating_distribution(rated["judge"]),
         # every single judgment (not item means), drawn by the report's distribution figure
-        "rating_shares": measure.rating_shares([r.rating for r in rows if r.status in ("ok", "imported")]),
+        "rating_shares": measure.rating_shares([r.rating for r in rows if r.status in RATED_STATUSES]),
         "habit": None if habit is None else {
             **proportion(habit.k, habit.n).to_dict(), "mention_rate": habit.k / habit.n if habit.n else None,
             "source": habit.source},
         "warnings": _warnings(name, rated["judge"].to_numpy(), rows),
     }
+
+
+def prompt_effects(run: _Run, card: dict | None) -> list[dict]:
+    """For every two called judges that differ only in their prompt (same model, api_base, mode and
+    params): the paired difference second - first of their inflation and of their mention delta, on
+    the items both rated that have human ratings, with the run's cluster bootstrap. inflation(B) -
+    inflation(A) on common items is mean(B - A) (:func:`audit.stats.measure.inflation` of B against A);
+    mention delta(B) - mention delta(A) is :func:`audit.stats.measure.excess_mention_uplift` of B
+    against A. Answers "does this prompt line change the judge?"."""
+    called = (card or {}).get("judges")
+    if not isinstance(called, dict):
+        return []
+    out = []
+    names = [n for n in called if n in run.table]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ca, cb = called[a], called[b]
+            same = all(ca.get(k) == cb.get(k) for k in ("model", "api_base", "mode", "params"))
+            if not same or (ca.get("prompt") or {}).get("sha256") == (cb.get("prompt") or {}).get("sha256"):
+                continue
+            both = run.items.assign(a=run.items["item_id"].map(run.table[a]), b=run.items["item_id"].map(run.table[b]))
+            both = both[both["a"].notna() & both["b"].notna() & both["human_mean"].notna()]
+            out.append({
+                "judges": [a, b], "model": ca.get("model"),
+                "prompts": [(ca.get("prompt") or {}).get("name"), (cb.get("prompt") or {}).get("name")],
+                "n_items": int(len(both)),
+                "inflation": measure.inflation(both["b"], both["a"], **run.kw(both)).to_dict(),
+                "mention_delta": measure.excess_mention_uplift(both["b"], both["a"], both["mention"], **run.kw(both)).to_dict(),
+                "direction": f"{b} minus {a}",
+            })
+    return out
 
 
 def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: list[Judgment], *,
@@ -189,6 +220,8 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
             habits[name] = habit.k / habit.n if habit.n else None
         judges[name] = _judge_entry(run, name, [j for j in judgments if j.judge == name], agreement,
                                     model=judge_models[name], source=judge_sources[name], habit=habit)
+        called_card = (card or {}).get("judges")
+        judges[name]["prompt"] = ((called_card.get(name) or {}).get("prompt") if isinstance(called_card, dict) else None)
         deltas[name] = judges[name]["mention_delta"]["estimate"]
         judges[name]["agreement"] = agreement["judges"].get(name)
     add_holm(judges)
@@ -214,6 +247,7 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
         "judges": judges,
         "agreement": {**agreement["matrix"], "best_judge_per_annotator": agreement["best_judge_per_annotator"]},
         "habit_bias": measure.habit_bias(habits, deltas, seed=seed),
+        "prompt_effects": prompt_effects(run, card),
         "bootstrap": {"n_resamples": boot.n_reps, "seed": seed, "n_clusters": boot.n_clusters,
                       "cluster": "user_id when given, else the item id",
                       "ci": "percentile, 95%", "reference": "docs/METHODS.md"},

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, config_option, flagger_option, judges_option, out_option,
-                             pairs_option, progress, seed_option, temperature_option, workers_option)
+                             pairs_option, progress, prompt_option, seed_option, temperature_option, workers_option)
 
 
 @cli.command()
@@ -25,8 +25,9 @@ from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, config_option, 
 @click.option("--dry-run", is_flag=True, help="Print the calls and estimated cost per judge, call nothing.")
 @workers_option
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N items of the data.")
+@prompt_option
 def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, both_orders, samples, temperature,
-        dry_run, workers, limit):
+        dry_run, workers, limit, prompt):
     """Run the whole audit: load, flag mentions, judge, measure, write results and report.
 
     \b
@@ -36,6 +37,9 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
       judge-audit run --data my.jsonl                  # audit imported judge ratings only
       judge-audit run --data my.jsonl --judges claude --both-orders --samples 3 --temperature 0.7
       judge-audit run --data my.jsonl --judges claude,gpt-5.4 --both-orders --dry-run
+      judge-audit run --data my.jsonl --judges claude,claude@debiased,claude@./my_rubric/
+      judge-audit run --data my.jsonl --judges claude,gpt-5.4 --prompt ./my_rubric/
+      judge-audit run --data my.jsonl --config team.toml --judges panel   # a [juries.panel] of judges
     """
     from audit.engine.config import parse_judge_list
     from audit.audits.preference import RunOptions, dry_run as plan_run, run_audit
@@ -44,7 +48,7 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
 
     opts = RunOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, flagger=flagger,
                       seed=seed, measure_habits=measure_habits, cache_dir=cache_dir, samples=samples,
-                      both_orders=both_orders, temperature=temperature, workers=workers, limit=limit)
+                      both_orders=both_orders, temperature=temperature, workers=workers, limit=limit, prompt=prompt)
     if dry_run:
         from audit.render.terminal import format_plan
 
@@ -104,6 +108,7 @@ def judges(config):
     import os
 
     from audit.engine.config import load_judge_config
+    from audit.engine.prompts import judge_prompt
 
     specs = load_judge_config(config)
     width = max(len(n) for n in specs)
@@ -114,8 +119,28 @@ def judges(config):
             key = f"{s.api_key_env} {'set' if os.environ.get(s.api_key_env) else 'NOT set'}"
         else:
             key = "no key configured"
-        click.echo(f"{name:<{width}}  {s.describe()}  [{s.mode}; {key}]")
-    click.echo("Any litellm model id (e.g. openai/gpt-4o-mini) also works as a judge name.")
+        click.echo(f"{name:<{width}}  {s.describe()}  [{s.mode}; {key}; prompt {judge_prompt(s.prompt).label}]")
+    click.echo("Any litellm model id (e.g. openai/gpt-4o-mini) also works as a judge name; NAME@PROMPT judges with "
+               "another prompt (judge-audit prompts).")
+
+
+@cli.command()
+def prompts():
+    """List the shipped judge prompts (the default and its named variants) and their variables.
+
+    \b
+    Use one with --judges NAME@VARIANT, --prompt VARIANT or prompt = "VARIANT" in the judge config;
+    your own is a folder with system.j2 and user.j2 using the same variables (docs/PROMPTS.md).
+    """
+    from audit.engine.prompts import JUDGE_VARIABLES, judge_prompt, shipped_variants
+
+    click.echo("judge prompts (judge_preference):")
+    for name in ["default", *shipped_variants()]:
+        p = judge_prompt(name)
+        click.echo(f"  {p.label:<20} {p.description}")
+    click.echo("variables (every judge prompt must use each; their values are fenced as untrusted text):")
+    for var, what in JUDGE_VARIABLES.items():
+        click.echo(f"  {var:<11} {what}")
 
 
 @cli.command()
@@ -240,7 +265,8 @@ def relevance(data, judges, config, out, ties, baselines, seed, cache_dir):
 @temperature_option
 @cache_dir_option
 @workers_option
-def counterfactual(data, judges, config, out, rewriter, seed, both_orders, samples, temperature, cache_dir, workers):
+@prompt_option
+def counterfactual(data, judges, config, out, rewriter, seed, both_orders, samples, temperature, cache_dir, workers, prompt):
     """Does the judge reward the mere naming of an attribute? Re-judge each answer with only its mention changed.
 
     \b
@@ -259,7 +285,7 @@ def counterfactual(data, judges, config, out, rewriter, seed, both_orders, sampl
 
     opts = CounterfactualOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, seed=seed,
                                  samples=samples, both_orders=both_orders, temperature=temperature, rewriter=rewriter,
-                                 cache_dir=cache_dir, workers=workers)
+                                 cache_dir=cache_dir, workers=workers, prompt=prompt)
     outcome = run_counterfactual(opts, log=lambda s: click.echo(s, err=True), on_result=progress())
     click.echo(cf_summary(outcome.results["counterfactual"]))
     for path in publish(outcome).values():

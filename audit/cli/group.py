@@ -92,6 +92,12 @@ def temperature_option(f):
                         help="Sampling temperature for the called judges (overrides their config).")(f)
 
 
+def prompt_option(f):
+    return click.option("--prompt", metavar="NAME|DIR",
+                        help="Judge prompt of every called judge: a shipped variant (see `judge-audit prompts`) or a "
+                             "folder with system.j2 and user.j2. The judges are named JUDGE@PROMPT.")(f)
+
+
 def workers_option(f):
     return click.option("--workers", type=click.IntRange(min=0),
                         help="Worker processes for provider calls (default: automatic; 0 = in-process).")(f)

@@ -30,13 +30,14 @@ class Judgment:
     rating: float | None  # on the generic(1) .. personalized(5) scale
     raw_rating: int | None  # as the judge gave it, on the A(1) .. B(5) scale
     rationale: str | None
-    status: str  # ok | failed | imported
+    status: str  # ok | failed | imported | jury
     cached: bool = False
     latency_s: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
     error: str | None = None
+    prompt: str | None = None  # the judge prompt as name@sha256[:8] (None: imported)
 
     def to_row(self) -> dict:
         # not dataclasses.asdict: that deep-copies every value, ~10x slower for these flat rows
@@ -56,6 +57,14 @@ def presentation_orders(item_id: str, sample: int, seed: int, both_orders: bool)
     """The orders an item is judged in: the seeded one, then (``both_orders``) the swapped one."""
     first = presentation_order(item_id, sample, seed)
     return [first, PERSONALIZED_FIRST if first == GENERIC_FIRST else GENERIC_FIRST] if both_orders else [first]
+
+
+#: How a jury turns its members' item ratings into one (audit.stats.juries.aggregate).
+JURY_AGGREGATES = ("mean", "median", "majority")
+#: Judgment statuses: a call that answered (ok) or failed; a rating imported from the data; a jury's
+#: rating built from its members' judgments. Only "ok" and "failed" rows are calls.
+RATED_STATUSES = frozenset({"ok", "imported", "jury"})
+NO_CALL_STATUSES = frozenset({"imported", "jury"})
 
 
 def to_preference_scale(raw: int, order: str) -> int:
@@ -90,5 +99,5 @@ def read_judgments_csv(path: Path) -> list[Judgment]:
                 sample=int(row["sample"] or 0), rating=num("rating"), raw_rating=num("raw_rating", int),
                 rationale=row["rationale"] or None, status=row["status"], cached=row["cached"] == "True",
                 latency_s=num("latency_s"), tokens_in=num("tokens_in", int), tokens_out=num("tokens_out", int),
-                cost_usd=num("cost_usd"), error=row["error"] or None))
+                cost_usd=num("cost_usd"), error=row["error"] or None, prompt=row.get("prompt") or None))
     return out

@@ -130,7 +130,9 @@ class Position(_Open):
 
 class Judge(_Open):
     model: str
-    source: str  # called | imported
+    source: str  # called | imported | jury
+    prompt: dict[str, Any] | None = None  # called judges: {name, sha256, source} of the judge prompt
+    jury: dict[str, Any] | None = None  # juries: members, aggregate, n_items_partial, members_agreement
     n_items_rated: int
     n_calls: int
     n_failed: int
@@ -217,6 +219,7 @@ class Results(_Open):
     judges: dict[str, Judge]
     agreement: dict[str, Any] = Field(default_factory=dict)
     habit_bias: HabitBias = Field(default_factory=HabitBias)
+    prompt_effects: list[dict[str, Any]] = Field(default_factory=list)
     bootstrap: dict[str, Any] = Field(default_factory=dict)
     audit_card: dict[str, Any] = Field(default_factory=dict)
     relevance: RelevanceSection | None = None

@@ -10,10 +10,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from audit.data.judgments import JURY_AGGREGATES
 from audit.errors import ConfigError
 
 MODES = ("json_schema", "json", "tools")
-_KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm"}
+_KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm", "prompt"}
+_TOP = ("judges", "juries")  # the tables a judge config may hold
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class JudgeSpec:
     rpm: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     configured: bool = True  # False when the name was taken as a raw litellm model id
+    prompt: str | None = None  # judge prompt: None (the shipped default), a shipped variant, or a folder's absolute path
 
     @property
     def is_local(self) -> bool:
@@ -72,10 +75,12 @@ def _line_of(text: str, table: tuple[str, ...], key: str | None = None) -> int |
             current = _dotted(m.group(1))
             if current == table:
                 header_line = number
+            elif key and current[:len(table) + 1] == (*table, key):
+                return number  # [judge.a] sets the top-level key "judge"
             continue
         if key_re and current == table and key_re.match(line):
             return number
-        if current == table[:-1] and re.match(rf"^\s*[\"']?{re.escape(table[-1])}[\"']?\s*=", line):
+        if table and current == table[:-1] and re.match(rf"^\s*[\"']?{re.escape(table[-1])}[\"']?\s*=", line):
             header_line = header_line or number  # an inline table: name = {{ ... }}
     return header_line
 
@@ -90,7 +95,12 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _specs_from(doc: dict, source: str, text: str = "") -> dict[str, JudgeSpec]:
+def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None) -> dict[str, JudgeSpec]:
+    unknown_tables = sorted(set(doc) - set(_TOP))
+    if unknown_tables:
+        key = unknown_tables[0]
+        raise ConfigError(f"{_where(source, text, (), key)}: unknown table {key!r} (a judge config has "
+                          f"{', '.join(f'[{t}.NAME]' for t in _TOP)})")
     judges = doc.get("judges", {})
     if not isinstance(judges, dict):
         raise ConfigError(f"{_where(source, text, (), 'judges')}: [judges] must be a table of judge tables")
@@ -127,6 +137,14 @@ def _specs_from(doc: dict, source: str, text: str = "") -> dict[str, JudgeSpec]:
             raise bad("api_base", f"must be a URL such as 'http://127.0.0.1:8000/v1' (got {entry['api_base']!r})")
         if "api_key_env" in entry and (not isinstance(entry["api_key_env"], str) or not entry["api_key_env"]):
             raise bad("api_key_env", f"must be the name of an environment variable (got {entry['api_key_env']!r})")
+        prompt = None
+        if "prompt" in entry:
+            if not isinstance(entry["prompt"], str) or not entry["prompt"]:
+                raise bad("prompt", f"must be a shipped prompt name or a folder (got {entry['prompt']!r})")
+            try:
+                prompt = _prompt_ref(entry["prompt"], base)
+            except ConfigError as exc:
+                raise bad("prompt", str(exc)) from None
         out[name] = JudgeSpec(
             name=name,
             model=entry["model"],
@@ -138,8 +156,88 @@ def _specs_from(doc: dict, source: str, text: str = "") -> dict[str, JudgeSpec]:
             timeout=float(entry.get("timeout", 120)),
             rpm=entry.get("rpm"),
             params=dict(params),
+            prompt=prompt,
         )
     return out
+
+
+def _prompt_ref(ref: str, base: Path | None) -> str | None:
+    from audit.engine.prompts import DEFAULT, resolve_prompt_ref
+
+    resolved = resolve_prompt_ref(ref, base)
+    return None if resolved == DEFAULT else resolved
+
+
+def with_prompt(spec: JudgeSpec, ref: str, *, name: str | None = None, base: Path | None = None) -> JudgeSpec:
+    """``spec`` judging with the prompt ``ref`` (a shipped variant or a folder; checked now), under the
+    name ``name`` (default ``<spec name>@<ref>``): two prompts of one model are two judges."""
+    resolved = _prompt_ref(ref, base)
+    base_name = spec.name.split("@", 1)[0]
+    return dataclasses.replace(spec, name=name or f"{base_name}@{ref}", prompt=resolved)
+
+
+_JURY_KEYS = {"judges", "aggregate"}
+
+
+@dataclass(frozen=True)
+class Jury:
+    """A panel of judges audited like one judge, from its members' judgments (no extra calls)."""
+
+    name: str
+    members: tuple[str, ...]
+    aggregate: str = "mean"
+
+    def describe(self) -> str:
+        return f"jury:{self.aggregate}({','.join(self.members)})"
+
+
+def _juries_from(doc: dict, source: str, text: str, specs: dict[str, JudgeSpec]) -> dict[str, Jury]:
+    juries = doc.get("juries", {})
+    if not isinstance(juries, dict):
+        raise ConfigError(f"{_where(source, text, (), 'juries')}: [juries] must be a table of jury tables")
+    out = {}
+    for name, entry in juries.items():
+        table = ("juries", name)
+
+        def bad(key: str | None, message: str) -> ConfigError:
+            return ConfigError(f"{_where(source, text, table, key)}: {message}")
+
+        if not isinstance(entry, dict):
+            raise bad(None, "must be a table ([juries.NAME] with judges = [...])")
+        unknown = set(entry) - _JURY_KEYS
+        if unknown:
+            raise bad(sorted(unknown)[0], f"unknown key {sorted(unknown)[0]!r} (allowed: aggregate, judges)")
+        if name in specs:
+            raise bad(None, f"a jury cannot have the name of a judge ({name!r})")
+        members = entry.get("judges")
+        if (not isinstance(members, list) or len(members) < 2
+                or not all(isinstance(m, str) and m for m in members)):
+            raise bad("judges", f"must list at least two judge names (got {members!r})")
+        if len(set(members)) != len(members):
+            raise bad("judges", f"lists a judge twice: {members!r}")
+        for member in members:
+            try:
+                resolve_judge(member, specs)
+            except ConfigError as exc:
+                raise bad("judges", str(exc)) from None
+        aggregate = entry.get("aggregate", "mean")
+        if aggregate not in JURY_AGGREGATES:
+            raise bad("aggregate", f"must be one of {', '.join(JURY_AGGREGATES)} (got {aggregate!r})")
+        out[name] = Jury(name, tuple(members), aggregate)
+    return out
+
+
+def load_juries(user_config: str | Path | None, specs: dict[str, JudgeSpec] | None = None) -> dict[str, Jury]:
+    """The ``[juries.NAME]`` tables of the user's judge config (none ship with judge-audit)."""
+    if user_config is None:
+        return {}
+    path = Path(user_config)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
+    return _juries_from(_read_toml(text, str(path)), str(path), text,
+                        specs if specs is not None else load_judge_config(user_config))
 
 
 def load_judge_config(user_config: str | Path | None = None) -> dict[str, JudgeSpec]:
@@ -152,14 +250,20 @@ def load_judge_config(user_config: str | Path | None = None) -> dict[str, JudgeS
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
-        specs.update(_specs_from(_read_toml(text, str(path)), str(path), text))
+        specs.update(_specs_from(_read_toml(text, str(path)), str(path), text, path.resolve().parent))
     return specs
 
 
 def resolve_judge(name: str, specs: dict[str, JudgeSpec]) -> JudgeSpec:
-    """A configured name, else any litellm model id ("provider/model")."""
+    """A configured name, else any litellm model id ("provider/model"); ``NAME@PROMPT`` is that judge with
+    another prompt (a shipped variant such as ``debiased``, or a folder with system.j2 and user.j2)."""
     if name in specs:
         return specs[name]
+    if "@" in name:
+        base, ref = name.split("@", 1)
+        if not base or not ref:
+            raise ConfigError(f"judge {name!r}: write NAME@PROMPT, e.g. claude@debiased or claude@./my_rubric/")
+        return with_prompt(resolve_judge(base, specs), ref, name=name)
     if "/" in name or name.startswith(("gpt-", "claude-", "o1", "o3", "o4")):
         return JudgeSpec(name=name, model=name, configured=False)
     known = ", ".join(sorted(specs))

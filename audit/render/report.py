@@ -339,6 +339,31 @@ def typed_results(results: dict) -> Results:
     return model
 
 
+def prompts_and_juries(model) -> dict | None:
+    """The "Prompts and juries" section: judges with a prompt other than the shipped default, the paired
+    prompt effects (results.json ``prompt_effects``) and every jury's members and their agreement.
+    None when the run has nothing to show here (every judge on the default prompt, no jury)."""
+    prompts = [{"judge": name, "name": j.prompt.get("name"), "sha": str(j.prompt.get("sha256", ""))[:8],
+                "source": j.prompt.get("source")}
+               for name, j in model.judges.items() if j.prompt and j.prompt.get("name") != "default"]
+    effects = [{"new": pe["judges"][1], "base": pe["judges"][0], "model": pe.get("model"), "n": pe.get("n_items"),
+                "inflation": fmt_estimate(pe.get("inflation")), "mention": fmt_estimate(pe.get("mention_delta"))}
+               for pe in model.prompt_effects]
+    juries = []
+    for name, j in model.judges.items():
+        if not j.jury:
+            continue
+        agree = j.jury.get("members_agreement") or {}
+        juries.append({"name": name, "aggregate": j.jury.get("aggregate"), "members": j.jury.get("members") or [],
+                       "partial": j.jury.get("n_items_partial"), "alpha": fmt_estimate(agree.get("krippendorff_alpha")),
+                       "kappas": [(pair, v.get("kappa_quadratic"), v.get("n"))
+                                  for pair, v in (agree.get("pairwise_kappa") or {}).items()],
+                       "humans": fmt_estimate(j.spearman)})
+    if not (prompts or effects or juries):
+        return None
+    return {"prompts": prompts, "effects": effects, "juries": juries}
+
+
 def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, flags: dict[str, MentionFlag], *,
                    with_figures: bool = True) -> dict:
     """Everything the template shows, as plain values (no I/O). The tables read the typed results
@@ -367,7 +392,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
         "css": Markup(css), "js": Markup(js),
         "csp": Markup(f"default-src 'none'; img-src data:; style-src {style_src}; script-src {csp_hash(js)}; "
                       "base-uri 'none'; form-action 'none'"),
-        "counterfactual": cf_html,
+        "counterfactual": cf_html, "panels": prompts_and_juries(model),
         "methods": method_rows(results), "card": card_rows(card), "bootstrap": results.get("bootstrap") or {},
         "dataset_path": (card.get("dataset") or {}).get("path", dataset.path),
         "dataset_sha": (card.get("dataset") or {}).get("sha256", dataset.sha256),

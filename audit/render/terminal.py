@@ -88,6 +88,15 @@ def run_summary(results: Results | dict) -> str:
                          + f"; excess mention uplift {fmt(j.excess_mention_uplift)}")
         lines.extend(f"  warning: {w}" for w in j.warnings)
         lines.extend(engine_summary_lines(j))
+        if j.prompt and j.prompt.get("name") != "default":
+            lines.append(f"  prompt: {j.prompt['name']} (sha256 {j.prompt['sha256'][:8]})")
+        if j.jury:
+            alpha = (j.jury.get("members_agreement") or {}).get("krippendorff_alpha") or {}
+            lines.append(f"  jury: {j.jury['aggregate']} of {', '.join(j.jury['members'])}; members agree: Krippendorff "
+                         f"alpha {fmt(alpha)}; {j.jury['n_items_partial']} items with a member missing")
+    for pe in r.prompt_effects:
+        lines.append(f"prompt effect {pe['judges'][1]} vs {pe['judges'][0]} (same model, {pe['n_items']} items): "
+                     f"inflation {fmt(pe['inflation'])}, mention delta {fmt(pe['mention_delta'])}")
     hb = r.habit_bias
     lines.append(f"habit vs bias: spearman r {num(hb.spearman_r, signed=True)} (p={num(hb.p_value, 3)}, {hb.n_models} models)"
                  if hb.spearman_r is not None else f"habit vs bias: not computed ({hb.reason})")

@@ -48,7 +48,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from audit.data.judgments import GENERIC_FIRST, PERSONALIZED_FIRST, Judgment
+from audit.data.judgments import GENERIC_FIRST, NO_CALL_STATUSES, PERSONALIZED_FIRST, Judgment
 from audit.stats.cost import cost_summary
 from audit.text.fmt import ci_pct, pct
 from audit.stats.bootstrap import CONFIDENCE
@@ -272,7 +272,7 @@ def add_engine_checks(judges: dict, judgments: list[Judgment], *, clusters: Mapp
     for j in judgments:
         by_judge.setdefault(j.judge, []).append(j)
     for name, entry in judges.items():
-        rows = [r for r in by_judge.get(name, []) if r.status != "imported"]
+        rows = [r for r in by_judge.get(name, []) if r.status not in NO_CALL_STATUSES]
         if not rows:
             entry.update(position=None, self_consistency=None, cost=None)
             continue

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from audit.data.judgments import Judgment
+from audit.data.judgments import NO_CALL_STATUSES, Judgment
 
 
 def _sum(values: Iterable) -> float | None:
@@ -25,7 +25,7 @@ def cost_summary(rows: list[Judgment]) -> dict | None:
     is None when any judgment in it has no known price. Latencies are per successful judgment,
     as measured when it was paid (seconds). Tokens of failed attempts are not known and not counted.
     """
-    calls = [r for r in rows if r.status != "imported"]
+    calls = [r for r in rows if r.status not in NO_CALL_STATUSES]
     if not calls:
         return None
     ok = [r for r in calls if r.status == "ok"]

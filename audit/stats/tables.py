@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.data.items import Dataset, MentionFlag
-from audit.data.judgments import Judgment
+from audit.data.judgments import RATED_STATUSES, Judgment
 
 
 def items_frame(dataset: Dataset, flags: dict[str, MentionFlag]) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def items_frame(dataset: Dataset, flags: dict[str, MentionFlag]) -> pd.DataFrame
 
 def judge_item_ratings(judgments: list[Judgment]) -> pd.DataFrame:
     """Item x judge table of mean ratings over successful (or imported) judgments."""
-    ok = [(j.item_id, j.judge, j.rating) for j in judgments if j.status in ("ok", "imported") and j.rating is not None]
+    ok = [(j.item_id, j.judge, j.rating) for j in judgments if j.status in RATED_STATUSES and j.rating is not None]
     if not ok:
         return pd.DataFrame()
     df = pd.DataFrame(ok, columns=["item_id", "judge", "rating"])
