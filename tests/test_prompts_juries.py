@@ -204,6 +204,8 @@ def test_a_jury_of_always_2_and_always_4_rates_every_item_3_with_no_extra_call(t
     rows = [row for row in csv.DictReader((tmp_path / "o" / "judgments.csv").open()) if row["judge"] == "panel"]
     assert len(rows) == N and {row["status"] for row in rows} == {"jury"} and {row["rating"] for row in rows} == {"3.0"}
     assert "jury: mean of two, four" in r.output
+    listed = invoke("judges", "--config", jury_config(tmp_path, srv))
+    assert re.search(r"^panel +jury:mean\(two,four\)  \[jury: no calls of its own\]$", listed.output, re.M)
 
 
 @pytest.mark.parametrize("aggregate, expected", [("median", 3.0), ("majority", 3.0)])

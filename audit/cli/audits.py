@@ -107,7 +107,7 @@ def judges(config):
     """
     import os
 
-    from audit.engine.config import load_judge_config
+    from audit.engine.config import load_judge_config, load_juries
     from audit.engine.prompts import judge_prompt
 
     specs = load_judge_config(config)
@@ -120,6 +120,8 @@ def judges(config):
         else:
             key = "no key configured"
         click.echo(f"{name:<{width}}  {s.describe()}  [{s.mode}; {key}; prompt {judge_prompt(s.prompt).label}]")
+    for jury in load_juries(config, specs).values():
+        click.echo(f"{jury.name:<{width}}  {jury.describe()}  [jury: no calls of its own]")
     click.echo("Any litellm model id (e.g. openai/gpt-4o-mini) also works as a judge name; NAME@PROMPT judges with "
                "another prompt (judge-audit prompts).")
 
