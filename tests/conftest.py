@@ -62,6 +62,13 @@ def _every_results_json_follows_the_schema(tmp_path_factory):
     assert not bad, f"{len(bad)} of {checked} results.json files do not follow the schema:\n" + "\n".join(bad[:10])
 
 
+@pytest.fixture(scope="session")
+def local_judge_cache(tmp_path_factory):
+    """One result cache for the tests that call the real embedded judge, so the same real calls (the
+    bundled example, one or both orders) are paid once per session."""
+    return tmp_path_factory.mktemp("local-judge-cache")
+
+
 def require_local_judge(name: str = "smollm2-135m-instruct") -> None:
     """Skip a test that needs the embedded judge when it cannot run here -- except in CI (CI=true),
     where a missing engine or missing weights fail the test: CI must exercise the real judge."""

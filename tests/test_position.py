@@ -179,13 +179,13 @@ def test_run_samples_with_temperature_reports_self_consistency(tmp_path, monkeyp
 
 
 @pytest.mark.slow
-def test_local_demo_judge_is_caught(tmp_path):
+def test_local_demo_judge_is_caught(tmp_path, local_judge_cache):
     """The embedded SmolLM2 judge is nearly constant: the audit must flag it loudly."""
     from conftest import require_local_judge
 
     require_local_judge()
     out = tmp_path / "out"
-    res = CliRunner().invoke(cli, ["run", "--both-orders", "--out", str(out)])
+    res = CliRunner().invoke(cli, ["run", "--both-orders", "--out", str(out), "--cache-dir", str(local_judge_cache)])
     assert res.exit_code == 0, res.output
     j = json.loads((out / "results.json").read_text())["judges"]["local"]
     flagged = [w for w in j["warnings"] if w.startswith(("CONSTANT ANSWER", "POSITION BIAS", "nearly constant"))]
