@@ -13,33 +13,12 @@ import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy import stats
 
-from audit.cli import cli
 from audit.data.items import load_items
 from cli_coverage import covers
 from openai_server import OpenAIServer
-
-KEY = "JA_TOOL_KEY"
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch):
-    monkeypatch.setenv(KEY, "sk-tool")
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def config(tmp_path, srv, *names, mode="json_schema"):
-    path = tmp_path / "judges.toml"
-    path.write_text("".join(
-        f'[judges.{n}]\nmodel = "openai/{n}"\napi_base = "{srv.base_url}"\napi_key_env = "{KEY}"\n'
-        f'mode = "{mode}"\nconcurrency = 4\nmax_retries = 1\ntimeout = 10\n\n' for n in names))
-    return path
-
+from test_cli_run_options import _key, config, invoke  # noqa: F401 (_key: the API-key fixture)
 
 # --- plan: every design option moves n as an independent noncentral-t computation says -----------
 

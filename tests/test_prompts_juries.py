@@ -272,3 +272,19 @@ def test_check_compares_two_prompts_of_one_model(tmp_path):
     # people rate 3: the default prompt's constant 5 inflates by +2, debiased's 3 by 0 -> significantly worse
     assert r.exit_code == 1, r.output
     assert "baseline:inflation" in r.output and "FAIL  baseline:inflation" in r.output
+
+
+@covers("check --judge")
+def test_a_jury_is_gated_like_a_judge(tmp_path):
+    data = write_data(tmp_path / "d.jsonl")
+    with OpenAIServer(fixed, mode="json_schema") as srv:
+        cfg = jury_config(tmp_path, srv)
+        ok = invoke("check", "--judge", "panel", "--data", data, "--config", cfg, "--max-inflation", "0.5",
+                    "--json", tmp_path / "c.json", "--out", tmp_path / "o")
+        assert ok.exit_code == 0, ok.output  # people rate 3, the jury 3: inflation 0
+        assert srv.count == 2 * N
+        bad = invoke("check", "--judge", "four", "--data", data, "--config", cfg, "--max-inflation", "0.5",
+                     "--out", tmp_path / "o2")
+        assert bad.exit_code == 1 and srv.count == 2 * N  # 'four' (+1 over people) fails, from the cache
+    [c] = json.loads((tmp_path / "c.json").read_text())["checks"]
+    assert c["name"] == "max_inflation" and c["estimate"] == pytest.approx(0.0)
