@@ -726,6 +726,8 @@ RESULTS_PATH = {
     "min_items": lambda r, j, kind: {"estimate": r["judges"][j]["inflation"]["n"], "ci": None},
     "max_inflation": lambda r, j, kind: r["judges"][j]["inflation"],
     "max_mention_gap": lambda r, j, kind: r["judges"][j]["excess_mention_uplift"],
+    "max_style_controlled_mention_gap": lambda r, j, kind: r["judges"][j]["style_control"]["excess"]["mention"],
+    "max_self_preference": lambda r, j, kind: r["judges"][j]["self_preference"],
     "min_spearman": lambda r, j, kind: r["judges"][j]["spearman"],
     "max_position_flip_rate": lambda r, j, kind: r["judges"][j]["position"]["flip_rate"],
     "max_over_selection_ratio": lambda r, j, kind: r["relevance"]["judges"][j]["over_selection_ratio"],
@@ -740,7 +742,7 @@ def test_every_gate_key_has_an_equality_check():
     assert set(RESULTS_PATH) == set(GATE_KEYS), "a new gate key needs its results.json path here"
 
 
-@covers("check --max-over-selection-ratio", "check --min-relevance-f1")
+@covers("check --max-over-selection-ratio", "check --min-relevance-f1", "check --max-style-controlled-mention-gap")
 def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, monkeypatch):
     """Every key of the policy at once, on a judge behind the local server: for every check of
     `check --json`, its estimate, CI and p-value are those of results.json, and the report shows the
@@ -753,6 +755,7 @@ def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, 
         r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--out", tmp_path / "o",
                   "--relevance-data", rel_data, "--json", tmp_path / "c.json",
                   "--min-items", "10", "--max-inflation", "3", "--max-mention-gap", "3", "--min-spearman", "-1",
+                  "--max-style-controlled-mention-gap", "5", "--max-self-preference", "3",
                   "--max-position-flip-rate", "1", "--max-over-selection-ratio", "5", "--min-relevance-f1", "0",
                   "--max-counterfactual-effect", "3")
     assert r.exit_code in (0, 1), r.output

@@ -14,7 +14,7 @@ from typing import Callable
 from audit.audits.common import (CallOptions, bundled, choose_judges, opened_cache, provenance, require_credentials,
                                  with_prompts, with_temperatures)
 from audit.audits.juries import jury_entry, jury_judgments, split_juries
-from audit.engine.config import load_judge_config, load_juries, resolve_judge
+from audit.engine.config import family_of, load_families, load_judge_config, load_juries, resolve_judge
 from audit.engine.cache import ResultCache
 from audit.engine.config import JudgeSpec
 from audit.data.items import MentionFlag
@@ -111,8 +111,12 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     card = audit_card(dataset, called, opts, judgments)
     if juries:
         card["juries"] = {j.name: {"members": list(j.members), "aggregate": j.aggregate} for j in juries}
+    fams = load_families(opts.config)
+    judge_families = {s.name: s.family or family_of([s.name, s.model], fams) for s in called}
+    judge_families.update({n: family_of([n], fams) for n in imported})
+    gen_families = {it.generator: family_of([it.generator], fams) for it in dataset.items}
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
-                            measured_habits=habits, card=card, seed=opts.seed)
+                            measured_habits=habits, card=card, seed=opts.seed, families=(judge_families, gen_families))
     clusters = {it.id: it.user_id or it.id for it in dataset.items}
     for jury in juries:
         results["judges"][jury.name]["jury"] = jury_entry(jury, judgments, clusters, seed=opts.seed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audit.stats import measure
+from audit.stats import measure, style
 from audit.stats.estimate import proportion
 from audit.stats.agreement_suite import agreement_suite
 from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap
@@ -163,7 +163,51 @@ def _judge_entry(run: _Run, name: str, rows: list[Judgment], agreement: dict, *,
             **proportion(habit.k, habit.n).to_dict(), "mention_rate": habit.k / habit.n if habit.n else None,
             "source": habit.source},
         "warnings": _warnings(name, rated["judge"].to_numpy(), rows),
+        "style_control": _style_control(run, both),
+        "verbosity": {k: v.to_dict() if hasattr(v, "to_dict") else v
+                      for k, v in style.verbosity(both["judge"], both["human_mean"], both["style_length"],
+                                                  clusters=both["cluster"].to_numpy(), boot=run.boot).items()},
     }
+
+
+def _self_preference(run: _Run, name: str, family: str | None, gen_family: dict[str, str | None]) -> tuple[dict, dict]:
+    """(self-preference, the judge's inflation per generator family). Self-preference = the judge's
+    inflation on the items its own model family wrote minus its inflation on the other items: a
+    difference of group means of (judge - mean human rating), with the run's cluster bootstrap and
+    Welch's t-test (:func:`audit.stats.measure.mention_delta` of d on the own-family flag)."""
+    import dataclasses
+
+    col = run.table[name] if name in run.table else pd.Series(dtype=float)
+    rated = run.items.merge(col.rename("judge").dropna(), left_on="item_id", right_index=True)
+    both = rated[rated["human_mean"].notna()]
+    fam = both["generator"].map(lambda g: gen_family.get(g) or "unknown")
+    d = both["judge"] - both["human_mean"]
+    per_family = {k: v.to_dict() for k, v in measure.group_means(d, fam, **run.kw(both),
+                                                                 what="inflation (judge - mean human rating)").items()}
+    what = ("self-preference: inflation on the items its own family wrote minus inflation on the other items "
+            "(difference of group means of judge - mean human rating); CI: cluster bootstrap; p: Welch's t-test")
+    own = (fam == family).to_numpy()
+    if family is None:
+        why = "the judge's model family is unknown: declare it in the config's [families] or with family = ..."
+    elif not own.any():
+        why = f"its family ({family}) wrote none of the items"
+    elif own.all():
+        why = f"its family ({family}) wrote every item: nothing to compare with"
+    else:
+        est = measure.mention_delta(d, own, **run.kw(both))
+        extra = {k: v for k, v in est.extra.items() if k not in ("n_mention", "n_no_mention")}
+        est = dataclasses.replace(est, method=what, extra={**extra, "family": family, "n_own": int(own.sum()),
+                                                           "n_other": int((~own).sum())})
+        return est.to_dict(), per_family
+    return {"estimate": None, "ci": None, "p_value": None, "n": int(len(both)), "method": what, "reason": why}, per_family
+
+
+def _style_control(run: _Run, both: pd.DataFrame) -> dict:
+    """The judge's style-controlled coefficients and their excess over people's, on the items both rated."""
+    fit = style.style_regression({"judge": both["judge"], "humans": both["human_mean"]}, both["mention"],
+                                 both["style_length"], both["style_markdown"], clusters=both["cluster"].to_numpy(),
+                                 boot=run.boot, excess=("judge", "humans"))
+    return {**{c: e.to_dict() for c, e in fit["judge"].items()}, "excess": {c: e.to_dict() for c, e in fit["excess"].items()}}
 
 
 def prompt_effects(run: _Run, card: dict | None) -> list[dict]:
@@ -200,10 +244,12 @@ def prompt_effects(run: _Run, card: dict | None) -> list[dict]:
 def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: list[Judgment], *,
                   judge_models: dict[str, str], judge_sources: dict[str, str],
                   measured_habits: dict[str, Habit] | None = None, card: dict | None = None,
-                  seed: int = 0, n_boot: int = DEFAULT_REPS) -> dict:
+                  seed: int = 0, n_boot: int = DEFAULT_REPS,
+                  families: tuple[dict[str, str | None], dict[str, str | None]] | None = None) -> dict:
     """Every number of the audit, as a JSON-ready dict (see README, 'results.json').
 
     ``seed`` seeds the cluster bootstrap (the run's ``--seed``); ``n_boot`` is its number of resamples.
+    ``families``: (judge -> model family, generator -> model family) for self-preference (None: unknown).
     """
     items = items_frame(dataset, flags)
     run = _Run(items, judge_item_ratings(judgments), ClusterBootstrap(items["cluster"], n_reps=n_boot, seed=seed))
@@ -224,6 +270,11 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
         judges[name]["prompt"] = ((called_card.get(name) or {}).get("prompt") if isinstance(called_card, dict) else None)
         deltas[name] = judges[name]["mention_delta"]["estimate"]
         judges[name]["agreement"] = agreement["judges"].get(name)
+    judge_fam, gen_fam = families or ({}, {})
+    matrix = {}
+    for name in judges:
+        judges[name]["family"] = judge_fam.get(name)
+        judges[name]["self_preference"], matrix[name] = _self_preference(run, name, judge_fam.get(name), gen_fam)
     add_holm(judges)
     # issue 3: judges.J.position, .self_consistency, .cost, .raw_answers and their warnings
     add_engine_checks(judges, judgments, clusters=dict(zip(items["item_id"], items["cluster"])), boot=boot, seed=seed)
@@ -242,12 +293,16 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
             "krippendorff_alpha": agreement["krippendorff_alpha"],
             "icc": agreement["icc"],
             "rating_shares": measure.rating_shares([r.rating for it in dataset.items for r in it.human_ratings]),
+            "style_control": {c: e.to_dict() for c, e in style.style_regression(
+                {"humans": humans["human_mean"]}, humans["mention"], humans["style_length"], humans["style_markdown"],
+                clusters=humans["cluster"].to_numpy(), boot=boot)["humans"].items()},
         },
         "generators": _generators(run, list(judge_models)),
         "judges": judges,
         "agreement": {**agreement["matrix"], "best_judge_per_annotator": agreement["best_judge_per_annotator"]},
         "habit_bias": measure.habit_bias(habits, deltas, seed=seed),
         "prompt_effects": prompt_effects(run, card),
+        "self_preference_matrix": matrix,
         "bootstrap": {"n_resamples": boot.n_reps, "seed": seed, "n_clusters": boot.n_clusters,
                       "cluster": "user_id when given, else the item id",
                       "ci": "percentile, 95%", "reference": "docs/METHODS.md"},

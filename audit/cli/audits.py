@@ -154,6 +154,10 @@ def prompts():
 @click.option("--max-inflation", type=float, help="Limit on the CI upper bound of inflation (judge - human).")
 @click.option("--max-mention-gap", type=float, help="Limit on |judge mention delta - human mention delta| (CI bound farthest from 0).")
 @click.option("--min-spearman", type=float, help="Limit on the CI lower bound of Spearman rho with humans.")
+@click.option("--max-style-controlled-mention-gap", type=float,
+              help="Limit on |the judge's mention coefficient - people's| at equal length and markdown (CI bound farthest from 0).")
+@click.option("--max-self-preference", type=float,
+              help="Limit on the CI upper bound of self-preference (inflation on its own model family's answers minus on the others).")
 @click.option("--max-position-flip-rate", type=float, help="Limit on the CI upper bound of the flip rate (judges both orders).")
 @click.option("--max-over-selection-ratio", type=float, help="Limit on the CI upper bound of judge / human relevance selection rate (needs --relevance-data).")
 @click.option("--min-relevance-f1", type=float, help="Limit on the CI lower bound of relevance F1 against the human majority (needs --relevance-data).")
@@ -168,7 +172,7 @@ def prompts():
 @seed_option("Seed for presentation order.")
 @cache_dir_option
 def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_gap, min_spearman,
-          max_position_flip_rate, max_over_selection_ratio, min_relevance_f1, max_counterfactual_effect, relevance_data,
+          max_style_controlled_mention_gap, max_self_preference, max_position_flip_rate, max_over_selection_ratio, min_relevance_f1, max_counterfactual_effect, relevance_data,
           config, out, junit_path, json_path, md_path, flagger, seed, cache_dir):
     """Gate a judge in CI: fail when it is more biased than the policy allows or than its baseline.
 
@@ -198,7 +202,9 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
     pol = pol.with_overrides(min_items=min_items, max_inflation=max_inflation, max_mention_gap=max_mention_gap,
                              min_spearman=min_spearman, max_position_flip_rate=max_position_flip_rate,
                              max_over_selection_ratio=max_over_selection_ratio, min_relevance_f1=min_relevance_f1,
-                             max_counterfactual_effect=max_counterfactual_effect)
+                             max_counterfactual_effect=max_counterfactual_effect,
+                             max_style_controlled_mention_gap=max_style_controlled_mention_gap,
+                             max_self_preference=max_self_preference)
     opts = CheckOptions(judge=judge, policy=pol, data=data, baseline=baseline, config=config, out=out,
                         flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data)
     outcome = run_check(opts, log=lambda s: click.echo(s, err=True), progress=progress)

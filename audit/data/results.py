@@ -106,6 +106,7 @@ class Humans(_Open):
     krippendorff_alpha: Estimate | None = None
     icc: dict[str, Any] | None = None
     rating_shares: dict[str, float] | None = None
+    style_control: dict[str, Estimate] | None = None  # mention, length, markdown coefficients (audit.stats.style)
 
 
 class GeneratorMeans(_Open):
@@ -128,11 +129,22 @@ class Position(_Open):
     n_flips: int | None = None
 
 
+class StyleControl(_Open):
+    mention: Estimate
+    length: Estimate
+    markdown: Estimate
+    excess: dict[str, Estimate] = Field(default_factory=dict)  # the judge's coefficient minus people's
+
+
 class Judge(_Open):
     model: str
     source: str  # called | imported | jury
     prompt: dict[str, Any] | None = None  # called judges: {name, sha256, source} of the judge prompt
     jury: dict[str, Any] | None = None  # juries: members, aggregate, n_items_partial, members_agreement
+    style_control: StyleControl | None = None  # style-controlled mention effect (audit.stats.style)
+    verbosity: dict[str, Any] | None = None  # shares preferring the longer answer, judge vs people
+    family: str | None = None  # the judge's model family (self-preference)
+    self_preference: Estimate | None = None  # inflation on its own family's answers minus on the others'
     n_items_rated: int
     n_calls: int
     n_failed: int
@@ -220,6 +232,7 @@ class Results(_Open):
     agreement: dict[str, Any] = Field(default_factory=dict)
     habit_bias: HabitBias = Field(default_factory=HabitBias)
     prompt_effects: list[dict[str, Any]] = Field(default_factory=list)
+    self_preference_matrix: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
     bootstrap: dict[str, Any] = Field(default_factory=dict)
     audit_card: dict[str, Any] = Field(default_factory=dict)
     relevance: RelevanceSection | None = None

@@ -14,8 +14,9 @@ from audit.data.judgments import JURY_AGGREGATES
 from audit.errors import ConfigError
 
 MODES = ("json_schema", "json", "tools")
-_KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm", "prompt"}
-_TOP = ("judges", "juries")  # the tables a judge config may hold
+_KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm", "prompt",
+         "family"}
+_TOP = ("judges", "juries", "families")  # the tables a judge config may hold
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class JudgeSpec:
     params: dict[str, Any] = field(default_factory=dict)
     configured: bool = True  # False when the name was taken as a raw litellm model id
     prompt: str | None = None  # judge prompt: None (the shipped default), a shipped variant, or a folder's absolute path
+    family: str | None = None  # model family for self-preference (else matched by the [families] patterns)
 
     @property
     def is_local(self) -> bool:
@@ -137,6 +139,8 @@ def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None
             raise bad("api_base", f"must be a URL such as 'http://127.0.0.1:8000/v1' (got {entry['api_base']!r})")
         if "api_key_env" in entry and (not isinstance(entry["api_key_env"], str) or not entry["api_key_env"]):
             raise bad("api_key_env", f"must be the name of an environment variable (got {entry['api_key_env']!r})")
+        if "family" in entry and (not isinstance(entry["family"], str) or not entry["family"]):
+            raise bad("family", f"must be a family name (got {entry['family']!r})")
         prompt = None
         if "prompt" in entry:
             if not isinstance(entry["prompt"], str) or not entry["prompt"]:
@@ -157,8 +161,47 @@ def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None
             rpm=entry.get("rpm"),
             params=dict(params),
             prompt=prompt,
+            family=entry.get("family"),
         )
     return out
+
+
+def _families_from(doc: dict, source: str, text: str) -> dict[str, tuple[str, ...]]:
+    families = doc.get("families", {})
+    if not isinstance(families, dict):
+        raise ConfigError(f"{_where(source, text, (), 'families')}: [families] must be a table of name = [patterns]")
+    out = {}
+    for name, patterns in families.items():
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) and x for x in patterns):
+            raise ConfigError(f"{_where(source, text, ('families',), name)}: must be a list of glob patterns over "
+                              f"judge names, model ids and generator names (got {patterns!r})")
+        out[name] = tuple(patterns)
+    return out
+
+
+def load_families(user_config: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Model families (name -> glob patterns, case-insensitive, over judge names, model ids and generator
+    names): the shipped ``[families]`` of judges.toml, extended and overridden by the user's."""
+    shipped = resources.files("audit").joinpath("judges.toml").read_text(encoding="utf-8")
+    out = _families_from(_read_toml(shipped, "judges.toml (shipped)"), "judges.toml (shipped)", shipped)
+    if user_config is not None:
+        path = Path(user_config)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
+        out.update(_families_from(_read_toml(text, str(path)), str(path), text))
+    return out
+
+
+def family_of(names: tuple[str, ...] | list[str], families: dict[str, tuple[str, ...]]) -> str | None:
+    """The first family (in config order) one of whose patterns matches one of ``names``."""
+    import fnmatch
+
+    for family, patterns in families.items():
+        if any(fnmatch.fnmatch(n.lower(), p.lower()) for n in names if n for p in patterns):
+            return family
+    return None
 
 
 def _prompt_ref(ref: str, base: Path | None) -> str | None:

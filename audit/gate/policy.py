@@ -15,6 +15,9 @@ Policy file (TOML, every key optional; see fixtures/judge-policy.toml and docs/G
     max_over_selection_ratio = 2.0  # upper CI bound of judge / human relevance selection rate (--relevance-data)
     min_relevance_f1 = 0.4          # lower CI bound of relevance F1 against the human majority (--relevance-data)
     max_counterfactual_effect = 0.5 # CI bound farthest from 0 of the causal mention effect (counterfactual test)
+    max_style_controlled_mention_gap = 0.5  # CI bound farthest from 0 of the judge's excess over people of the
+                                    # mention coefficient at equal length and markdown (audit.stats.style)
+    max_self_preference = 0.3       # upper CI bound of the judge's inflation on its own family's answers minus on the others
 
     [baseline]                      # used with --baseline
     metrics = ["inflation", "mention_gap", "spearman"]
@@ -59,6 +62,11 @@ GATE_KEYS: dict[str, GateKey] = {g.key: g for g in (
             "|CI bound| farthest from 0", "preference", ("excess_mention_uplift",), low=0, why="it bounds an absolute gap"),
     GateKey("min_spearman", "Spearman rho with the human mean", ">=", "CI lower bound", "preference", ("spearman",),
             low=-1, high=1),
+    GateKey("max_style_controlled_mention_gap", "style-controlled mention gap: the judge's mention coefficient minus "
+            "people's, at equal length and markdown", "<=", "|CI bound| farthest from 0", "preference",
+            ("style_control", "excess", "mention"), low=0, why="it bounds an absolute gap"),
+    GateKey("max_self_preference", "self-preference: inflation on its own model family's answers minus on the others",
+            "<=", "CI upper bound", "preference", ("self_preference",)),
     GateKey("max_position_flip_rate", "position flip rate (both presentation orders)", "<=", "CI upper bound",
             "preference", ("position", "flip_rate"), low=0, high=1, why="a rate"),
     GateKey("max_over_selection_ratio", "relevance over-selection ratio: judge / human selection rate", "<=",
@@ -102,6 +110,8 @@ class Policy:
     max_over_selection_ratio: float | None = None
     min_relevance_f1: float | None = None
     max_counterfactual_effect: float | None = None
+    max_style_controlled_mention_gap: float | None = None
+    max_self_preference: float | None = None
     baseline_metrics: tuple[str, ...] | None = None  # None: the gated metrics (or the defaults)
     n_resamples: int = 2000
     seed: int = 0

@@ -373,3 +373,47 @@ def distribution_figure(results: dict, colors: dict[str, str]) -> FigureOut:
     alt = "Each judge's rating distribution over people's distribution."
     return FigureOut(key, title, caption, alt, svg=svg_of(draw, height, width, left=left, right=right, bottom=bottom,
                                                         top=top, hspace=gap_h / row_h))
+
+
+def self_preference_figure(results: dict, colors: dict[str, str]) -> FigureOut:
+    key, title = "self_preference", "Self-preference: inflation by who wrote the answer"
+    caption = ("Each judge's inflation (judge − people) on the answers of each generator family "
+               "(results.json self_preference_matrix; families from the judge config's [families]). A judge "
+               "that favours its own family is redder in its own column (outlined).")
+    matrix = results.get("self_preference_matrix") or {}
+    judges = [j for j, row in matrix.items() if row]
+    families = sorted({f for j in judges for f in matrix[j]}, key=lambda f: (f == "unknown", f))
+    if not judges or len(families) < 2:
+        return FigureOut(key, title, caption, "", reason="needs answers from at least two generator families")
+    import numpy as np
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    m = np.array([[(matrix[j].get(f) or {}).get("estimate", np.nan) if (matrix[j].get(f) or {}).get("estimate") is not None
+                   else np.nan for f in families] for j in judges], float)
+    own = [(results["judges"][j].get("family") if j in results.get("judges", {}) else None) for j in judges]
+    span = max(0.5, float(np.nanmax(np.abs(m)))) if np.isfinite(m).any() else 1.0
+    label = max(text_width(short_name(j, 24), 8.0) for j in judges)
+    cell_w, cell_h = 0.8, 0.38
+    left, bottom, right, top = label + 0.2, 0.75, 1.05, 0.15
+    width, height = left + cell_w * len(families) + right, bottom + cell_h * len(judges) + top
+
+    def draw(fig):
+        ax = fig.add_axes((left / width, bottom / height, cell_w * len(families) / width, cell_h * len(judges) / height))
+        cax = fig.add_axes(((width - right + 0.2) / width, bottom / height, 0.14 / width, cell_h * len(judges) / height))
+        sns.heatmap(m, ax=ax, cbar_ax=cax, vmin=-span, vmax=span, cmap=sns.color_palette("RdBu_r", as_cmap=True),
+                    annot=True, fmt="+.2f",
+                    annot_kws={"fontsize": 8}, linewidths=0.6, linecolor="white", cbar_kws={"label": "inflation"},
+                    xticklabels=[short_name(f, 16) for f in families], yticklabels=[short_name(j, 24) for j in judges])
+        ax.grid(False)
+        for r, fam in enumerate(own):
+            if fam in families:
+                ax.add_patch(Rectangle(
+                    (families.index(fam), r), 1, 1, fill=False, lw=2, ec="#2e3440"))
+        for tick, name in zip(ax.get_yticklabels(), judges):
+            tick.set_color(colors.get(name, HUMAN_COLOR))
+        ax.tick_params(length=0, labelsize=8)
+        cax.tick_params(labelsize=7.5)
+
+    alt = "Heatmap of each judge's inflation per generator family; the judge's own family is outlined."
+    return FigureOut(key, title, caption, alt, svg=svg_of(draw, height, width))

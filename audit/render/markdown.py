@@ -64,6 +64,20 @@ def results_markdown(results: dict, *, level: int = 3) -> str:
             row.append(estimate_cell(flip if isinstance(flip, dict) else {"estimate": flip}, signed=False))
         row.append("; ".join(escape(w) for w in j.get("warnings") or []) or "—")
         lines.append("| " + " | ".join(row) + " |")
+    styled = {n: j for n, j in judges.items() if j.get("style_control")}
+    if styled:
+        lines += ["", "Mention or style? The judge's excess over people, raw and at equal length and markdown "
+                      "(OLS with the pair's normalised length and markdown differences):", "",
+                  "| judge | excess mention uplift (raw) | style-controlled mention gap | length gap | prefers the longer answer (judge / people) | self-preference |",
+                  "|---|---|---|---|---|---|"]
+        for name, j in styled.items():
+            ex = j["style_control"].get("excess") or {}
+            v = j.get("verbosity") or {}
+            lines.append(f"| {escape(name)} | {estimate_cell(j.get('excess_mention_uplift'))} | "
+                         f"{estimate_cell(ex.get('mention'))} | {estimate_cell(ex.get('length'))} | "
+                         f"{estimate_cell(v.get('judge_prefers_longer'), signed=False)} / "
+                         f"{estimate_cell(v.get('humans_prefer_longer'), signed=False)} | "
+                         f"{estimate_cell(j.get('self_preference'))} |")
     hb = results.get("habit_bias") or {}
     if hb.get("spearman_r") is not None:
         lines += ["", f"Generator habit vs judge mention Δ: Spearman r {_num(hb['spearman_r'])} "

@@ -293,6 +293,7 @@ def figures(results: dict, dataset: Dataset, judgments: list[Judgment], colors: 
         F.habit_figure(results, colors),
         F.kappa_figure(results, colors),
         F.distribution_figure(results, colors),
+        F.self_preference_figure(results, colors),
     ]
     return [{"key": f.key, "title": f.title, "caption": f.caption, "alt": f.alt, "reason": f.reason,
              "src": None if f.svg is None else "data:image/svg+xml;base64," + base64.b64encode(f.svg.encode()).decode("ascii")}
@@ -364,6 +365,21 @@ def prompts_and_juries(model) -> dict | None:
     return {"prompts": prompts, "effects": effects, "juries": juries}
 
 
+def style_rows(model) -> list[dict]:
+    """The "Mention or style?" table: per judge, its excess mention uplift raw and at equal length and
+    markdown (``judges.J.style_control.excess``), its length gap and the verbosity shares."""
+    rows = []
+    for name, j in model.judges.items():
+        if j.style_control and j.style_control.excess:
+            v, ex = j.verbosity or {}, j.style_control.excess
+            rows.append({"name": name, "raw": fmt_estimate(j.excess_mention_uplift), "mention": fmt_estimate(ex.get("mention")),
+                         "length": fmt_estimate(ex.get("length")),
+                         "judge_longer": fmt_estimate(v.get("judge_prefers_longer"), signed=False, pct=True),
+                         "people_longer": fmt_estimate(v.get("humans_prefer_longer"), signed=False, pct=True),
+                         "self": fmt_estimate(j.self_preference, missing="n/a")})
+    return rows
+
+
 def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, flags: dict[str, MentionFlag], *,
                    with_figures: bool = True) -> dict:
     """Everything the template shows, as plain values (no I/O). The tables read the typed results
@@ -392,7 +408,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
         "css": Markup(css), "js": Markup(js),
         "csp": Markup(f"default-src 'none'; img-src data:; style-src {style_src}; script-src {csp_hash(js)}; "
                       "base-uri 'none'; form-action 'none'"),
-        "counterfactual": cf_html, "panels": prompts_and_juries(model),
+        "counterfactual": cf_html, "panels": prompts_and_juries(model), "style": style_rows(model),
         "methods": method_rows(results), "card": card_rows(card), "bootstrap": results.get("bootstrap") or {},
         "dataset_path": (card.get("dataset") or {}).get("path", dataset.path),
         "dataset_sha": (card.get("dataset") or {}).get("sha256", dataset.sha256),

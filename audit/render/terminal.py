@@ -88,6 +88,16 @@ def run_summary(results: Results | dict) -> str:
                          + f"; excess mention uplift {fmt(j.excess_mention_uplift)}")
         lines.extend(f"  warning: {w}" for w in j.warnings)
         lines.extend(engine_summary_lines(j))
+        sc = j.style_control
+        if sc and sc.excess:
+            v = j.verbosity or {}
+            lines.append(f"  style control: mention gap at equal length and markdown {fmt(sc.excess.get('mention'))} "
+                         f"(raw {fmt(j.excess_mention_uplift)}), length gap {fmt(sc.excess.get('length'))}; "
+                         f"prefers the longer answer {fmt(v.get('judge_prefers_longer'), False)} vs people "
+                         f"{fmt(v.get('humans_prefer_longer'), False)}")
+        if j.self_preference and j.self_preference.estimate is not None:
+            lines.append(f"  self-preference ({j.family}): {fmt(j.self_preference)} (inflation on its own family's "
+                         "answers minus on the others)")
         if j.prompt and j.prompt.get("name") != "default":
             lines.append(f"  prompt: {j.prompt['name']} (sha256 {j.prompt['sha256'][:8]})")
         if j.jury:

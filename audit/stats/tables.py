@@ -11,14 +11,19 @@ from audit.data.judgments import RATED_STATUSES, Judgment
 
 
 def items_frame(dataset: Dataset, flags: dict[str, MentionFlag]) -> pd.DataFrame:
-    """One row per item: ids, generator, mention flag and the mean human rating."""
+    """One row per item: ids, generator, mention flag, the mean human rating and the pair's style
+    covariates (:func:`audit.text.style.style_covariates`: ``style_length``, ``style_markdown``)."""
+    from audit.text.style import style_covariates
+
     rows = []
     for item in dataset.items:
         flag = flags[item.id]
+        style = style_covariates(item.personalized, item.generic)
         rows.append({
             "item_id": item.id, "user_id": item.user_id, "cluster": item.cluster, "generator": item.generator,
             "mention": bool(flag.flagged), "mention_source": flag.source,
             "human_mean": item.mean_human, "n_human": len(item.human_ratings),
+            "style_length": style["length"], "style_markdown": style["markdown"],
         })
     return pd.DataFrame(rows)
 
