@@ -88,6 +88,8 @@ def test_a_judge_that_adds_one_to_its_own_family_has_self_preference_one(tmp_pat
     matrix = res["self_preference_matrix"]["acme-judge"]
     assert set(matrix) == {"acme", "globex", "unknown"} and matrix["acme"]["estimate"] == pytest.approx(d[own].mean())
     assert "self-preference (acme): +" in r.output
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert html.count("<figure") == 8 and 'class="fig fig-self_preference"' in html  # drawn: two families
 
 
 def test_families_match_names_and_model_ids_case_insensitively():

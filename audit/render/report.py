@@ -293,8 +293,10 @@ def figures(results: dict, dataset: Dataset, judgments: list[Judgment], colors: 
         F.habit_figure(results, colors),
         F.kappa_figure(results, colors),
         F.distribution_figure(results, colors),
-        F.self_preference_figure(results, colors),
     ]
+    self_pref = F.self_preference_figure(results, colors)
+    if self_pref.svg is not None:  # only when answers come from at least two declared model families
+        outs.append(self_pref)
     return [{"key": f.key, "title": f.title, "caption": f.caption, "alt": f.alt, "reason": f.reason,
              "src": None if f.svg is None else "data:image/svg+xml;base64," + base64.b64encode(f.svg.encode()).decode("ascii")}
             for f in outs]
