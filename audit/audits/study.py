@@ -35,6 +35,7 @@ class StudyOptions:
     limit: int | None = None  # only the first N items
     cache_dir: Path | None = None
     use_cache: bool = True
+    average_over: str | None = None  # absolute form: "cluster" or "system" (statistics within groups, averaged)
 
 
 @dataclass
@@ -123,11 +124,14 @@ def select(study: AbsoluteStudy | PairwiseStudy, judges: list[str], exclude_syst
     return AbsoluteStudy(study.path, study.sha256, study.scale, ratings.reset_index(drop=True)), chosen
 
 
-def measure_study(study: AbsoluteStudy | PairwiseStudy, judges: list[str], seed: int) -> dict:
+def measure_study(study: AbsoluteStudy | PairwiseStudy, judges: list[str], seed: int,
+                  average_over: str | None = None) -> dict:
     from audit.stats.study import absolute_results, pairwise_results
 
     if isinstance(study, AbsoluteStudy):
-        return absolute_results(study.ratings, study.scale, seed=seed, judges=judges)
+        return absolute_results(study.ratings, study.scale, seed=seed, judges=judges, average_over=average_over)
+    if average_over:
+        raise ConfigError("--average-over applies to absolute studies (--form absolute)")
     return pairwise_results(study.items, study.verdicts, seed=seed, judges=judges)
 
 
@@ -177,7 +181,7 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
         judges = judges + to_call
     if isinstance(study, AbsoluteStudy) and study.ratings.empty:
         raise InputError(study.path, None, None, "no items left after --exclude-system")
-    results = measure_study(study, judges, opts.seed)
+    results = measure_study(study, judges, opts.seed, opts.average_over)
     card_judges = {**{j: {"model": None, "source": "imported"} for j in judges if j not in to_call},
                    **{name: {**entry, "source": "called"} for name, entry in judges_card(called).items()}}
     results["audit_card"] = audit_card(
@@ -185,6 +189,7 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
         templates=("judge_pairwise",) if called else (),
         settings={"form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
                   "seed": opts.seed, "model_calls": n_calls, "limit": opts.limit, "both_orders": opts.both_orders,
+                  **({"average_over": opts.average_over} if opts.average_over else {}),
                   **({"called_judges": card_judges} if called else {})},
         n_resamples=(results.get("bootstrap") or {}).get("n_reps"))
     results = versioned(clean_json(results))

@@ -320,7 +320,11 @@ def counterfactual(data, judges, config, out, rewriter, seed, both_orders, sampl
 @click.option("--both-orders", is_flag=True, help="Called judges: judge every item in both presentation orders.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N items of the study.")
 @cache_dir_option
-def study(form, data, layout, scale, judges, exclude_systems, out, seed, config, both_orders, limit, cache_dir):
+@click.option("--average-over", type=click.Choice(["cluster", "system"]),
+              help="Absolute form: also compute each correlation and kappa within every cluster (document, dialogue "
+                   "context) or system and average over them (summary / system level).")
+def study(form, data, layout, scale, judges, exclude_systems, out, seed, config, both_orders, limit, cache_dir,
+          average_over):
     """Audit the ratings of a judge study, and of judges called on its items.
 
     \b
@@ -343,7 +347,7 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed, config,
         raise ConfigError(str(exc)) from None
     opts = StudyOptions(data=data, form=form, layout=layout, scale=lo_hi, judges=parse_judge_list(judges),
                         exclude_systems=list(exclude_systems), out=out, seed=seed, config=config,
-                        both_orders=both_orders, limit=limit, cache_dir=cache_dir)
+                        both_orders=both_orders, limit=limit, cache_dir=cache_dir, average_over=average_over)
     outcome = run_study(opts, log=lambda s: click.echo(s, err=True), on_result=progress())
     click.echo(study_summary(outcome.results))
     for path in outcome.paths.values():

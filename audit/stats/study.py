@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from audit.stats import agreement
-from audit.stats import measure
+from audit.stats import levels, measure
 from audit.stats.bootstrap import ClusterBootstrap, one_hot
 from audit.stats.estimate import Estimate, bootstrap_estimate, finite
 from audit.stats.estimate import proportion as wilson_proportion
@@ -128,14 +128,16 @@ def _nanmean_last(a: np.ndarray) -> np.ndarray:
 
 
 def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed: int = 0,
-                     judges: list[str] | None = None) -> dict:
+                     judges: list[str] | None = None, average_over: str | None = None) -> dict:
     """Every number of an absolute-form study, as a JSON-ready dict (see docs/FORMATS.md).
 
     ``ratings``: :data:`audit.data.studies.RATING_COLUMNS`. Per criterion the human rating of an item is
     the mean over its annotators. Per judge and criterion, on the items with both: Kendall tau-b and
     Spearman rho with the human mean (:func:`audit.stats.measure.rank_correlation`), inflation = mean of
     judge - human mean (:func:`audit.stats.measure.inflation`), the mean ratings and the count of ratings
-    outside the scale.
+    outside the scale; Pearson r and Cohen's kappa (unweighted, linear, quadratic) and, with
+    ``average_over`` ("cluster" or "system"), each statistic within every group averaged over groups
+    (:mod:`audit.stats.levels`).
     """
     low, high = scale
     boot = study_bootstrap(ratings["cluster"].unique(), seed=seed)
@@ -144,7 +146,8 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
     criteria = list(dict.fromkeys(ratings["criterion"]))
     names = judges if judges is not None else list(dict.fromkeys(judge_rows["rater"]))
     hmean = (humans.groupby(["criterion", "item_id"])
-             .agg(human_mean=("rating", "mean"), cluster=("cluster", "first")).reset_index())
+             .agg(human_mean=("rating", "mean"), cluster=("cluster", "first"), system=("system", "first"),
+                  n_human=("rating", "size")).reset_index())
 
     out_humans = {}
     for c in criteria:
@@ -174,8 +177,13 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
                 "kendall": measure.rank_correlation(x, y, method="kendall", clusters=cl, boot=boot).to_dict(),
                 "spearman": measure.rank_correlation(x, y, method="spearman", clusters=cl, boot=boot).to_dict(),
                 "inflation": measure.inflation(x, y, clusters=cl, boot=boot).to_dict(),
+                "pearson": levels.pearson(x, y, clusters=cl, boot=boot).to_dict(),
+                "kappa": levels.kappas(x, y, scale, clusters=cl, boot=boot,
+                                       one_rating_per_item=bool((both["n_human"] == 1).all())),
                 "n_out_of_scale": outside,
             }
+            if average_over:
+                per_crit[c]["averaged_over"] = _averaged(x, y, both, average_over, scale, per_crit[c]["kappa"], boot)
             if outside:
                 outside_by_crit[c] = f"{outside}/{len(both)}"
             if len(jr) > len(both):
@@ -195,6 +203,28 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
         "humans": {"n_annotators": int(humans["rater"].nunique()), "criteria": out_humans},
         "judges": out_judges,
     }
+
+
+def _averaged(x, y, both: pd.DataFrame, group: str, scale, kappa: dict, boot) -> dict:
+    """``averaged_over``: Pearson, Spearman, Kendall and unweighted kappa within each group, averaged."""
+    from scipy import stats as st
+
+    from audit.stats.agreement import cohen_kappa
+
+    groups = both[group].fillna("none").astype(str).to_numpy()
+    kw = {"n_resamples": boot.n_reps, "seed": boot.seed}
+    labels = list(range(int(scale[0]), int(scale[1]) + 1))
+    out = {"group": group,
+           "pearson": levels.averaged_over(x, y, groups, lambda a, b: st.pearsonr(a, b).statistic, what="Pearson r", **kw),
+           "spearman": levels.averaged_over(x, y, groups, lambda a, b: st.spearmanr(a, b).statistic,
+                                            what="Spearman rho", **kw),
+           "kendall": levels.averaged_over(x, y, groups, lambda a, b: st.kendalltau(a, b).statistic,
+                                           what="Kendall tau-b", **kw)}
+    out["kappa_unweighted"] = ({"estimate": None, "ci": None, "n_groups": 0, "n_groups_skipped": 0,
+                                "reason": kappa["reason"]} if "reason" in kappa else
+                               levels.averaged_over(x, y, groups, lambda a, b: cohen_kappa(a, b, labels=labels),
+                                                    what="unweighted Cohen's kappa", **kw))
+    return out
 
 
 # --- pairwise form ------------------------------------------------------------------------------
