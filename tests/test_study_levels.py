@@ -86,6 +86,10 @@ def test_averaged_over_groups_skips_undefined_ones(tmp_path, group, index):
         assert avg[key]["n_groups_skipped"] == len(groups) - len(values)
     if group == "cluster":
         assert avg["pearson"]["n_groups_skipped"] == 1  # doc-4: people rated both items 3
+        printed = CliRunner().invoke(cli, ["study", "--form", "absolute", "--data", str(tmp_path / "s.jsonl"),
+                                           "--average-over", "cluster", "--out", str(tmp_path / "o2")]).output
+        assert "Kendall tau-b within each cluster, averaged over clusters (groups used/skipped):" in printed
+        assert f"({avg['kendall']['n_groups']}/1)" in printed and "Pearson r with the human mean" in printed
         assert avg["pearson"]["ci"][0] <= avg["pearson"]["estimate"] <= avg["pearson"]["ci"][1]
 
 

@@ -247,6 +247,21 @@ def _absolute_study(r: dict) -> str:
     lines.append(row("humans (reference)", [estimate_text(r["humans"]["criteria"][c]["reference_kendall"], ci=False) for c in crit]))
     for name, j in judges.items():
         lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("kendall"), ci=False) for c in crit]))
+    lines += ["", "Pearson r with the human mean (item level):", row("", crit)]
+    for name, j in judges.items():
+        lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("pearson"), signed=True, ci=False) for c in crit]))
+    kappa_rows = [(name, [((j["criteria"].get(c, {}).get("kappa") or {}).get("quadratic")) for c in crit])
+                  for name, j in judges.items()]
+    if any(v for _, vals in kappa_rows for v in vals):
+        lines += ["", "quadratic-weighted kappa with the human rating:", row("", crit)]
+        lines += [row(name, [estimate_text(v, signed=True, ci=False) for v in vals]) for name, vals in kappa_rows]
+    averaged = [(name, [j["criteria"].get(c, {}).get("averaged_over") for c in crit]) for name, j in judges.items()]
+    group = next((a["group"] for _, vals in averaged for a in vals if a), None)
+    if group:
+        lines += ["", f"Kendall tau-b within each {group}, averaged over {group}s (groups used/skipped):", row("", crit)]
+        lines += [row(name, [(f"{estimate_text(a['kendall'], signed=True, ci=False)} "
+                              f"({a['kendall']['n_groups']}/{a['kendall']['n_groups_skipped']})") if a else "n/a"
+                             for a in vals]) for name, vals in averaged]
     lines += ["", "inflation = judge rating - human mean:", row("", crit)]
     for name, j in judges.items():
         lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("inflation"), signed=True, ci=False) for c in crit]))
