@@ -2,7 +2,7 @@
 
 The README's first command installs the package and runs `judge-audit run` on the embedded judge;
 this test does what a user does after it: runs the *installed* console script (not the checkout,
-not CliRunner) from an empty folder with an empty cache, with the default --out, and compares what
+not CliRunner) from an empty folder, with the default --out, and compares what
 it prints with the README's sample blocks, line by line. A stale README (a changed prompt, number,
 warning or file name) fails CI. Masked, because they cannot be the same on two runs: latencies,
 the count of cached calls (the README's runs were partly cached), the absolute path of the bundled
