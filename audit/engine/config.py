@@ -93,6 +93,13 @@ def _where(source: str, text: str, table: tuple[str, ...], key: str | None = Non
     return f"{source}{f' line {line}' if line else ''}, {dotted}"
 
 
+def _error_at(source: str, text: str, table: tuple[str, ...]):
+    """``bad(key, message)``: a ConfigError naming the file, the line and ``table.key``."""
+    def bad(key: str | None, message: str) -> ConfigError:
+        return ConfigError(f"{_where(source, text, table, key)}: {message}")
+    return bad
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -108,17 +115,14 @@ def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None
         raise ConfigError(f"{_where(source, text, (), 'judges')}: [judges] must be a table of judge tables")
     out = {}
     for name, entry in judges.items():
-        table = ("judges", name)
-
-        def bad(key: str | None, message: str) -> ConfigError:
-            return ConfigError(f"{_where(source, text, table, key)}: {message}")
+        bad = _error_at(source, text, ("judges", name))
 
         if not isinstance(entry, dict):
             raise bad(None, "must be a table ([judges.NAME] with model = ...)")
         unknown = set(entry) - _KEYS
         if unknown:
             key = sorted(unknown)[0]
-            raise ConfigError(f"{_where(source, text, table, key)}: unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})")
+            raise bad(key, f"unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})")
         if not isinstance(entry.get("model"), str) or not entry["model"]:
             raise bad("model", "required, a litellm model id such as 'openai/gpt-4o'")
         mode = entry.get("mode", "json_schema")
@@ -179,18 +183,39 @@ def _families_from(doc: dict, source: str, text: str) -> dict[str, tuple[str, ..
     return out
 
 
-def load_families(user_config: str | Path | None = None) -> dict[str, tuple[str, ...]]:
-    """Model families (name -> glob patterns, case-insensitive, over judge names, model ids and generator
-    names): the shipped ``[families]`` of judges.toml, extended and overridden by the user's."""
-    shipped = resources.files("audit").joinpath("judges.toml").read_text(encoding="utf-8")
-    out = _families_from(_read_toml(shipped, "judges.toml (shipped)"), "judges.toml (shipped)", shipped)
+@dataclass(frozen=True)
+class _Source:
+    """One judge config file, read and parsed: its TOML, its name in messages, its text (for line
+    numbers) and the folder relative paths in it are relative to (None for the shipped file)."""
+
+    doc: dict
+    name: str
+    text: str
+    base: Path | None
+
+
+def _sources(user_config: str | Path | None, *, shipped: bool = True) -> list[_Source]:
+    """The shipped judges.toml (unless ``shipped=False``), then the user's config when given."""
+    out = []
+    if shipped:
+        text = resources.files("audit").joinpath("judges.toml").read_text(encoding="utf-8")
+        out.append(_Source(_read_toml(text, "judges.toml (shipped)"), "judges.toml (shipped)", text, None))
     if user_config is not None:
         path = Path(user_config)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
-        out.update(_families_from(_read_toml(text, str(path)), str(path), text))
+        out.append(_Source(_read_toml(text, str(path)), str(path), text, path.resolve().parent))
+    return out
+
+
+def load_families(user_config: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Model families (name -> glob patterns, case-insensitive, over judge names, model ids and generator
+    names): the shipped ``[families]`` of judges.toml, extended and overridden by the user's."""
+    out: dict[str, tuple[str, ...]] = {}
+    for src in _sources(user_config):
+        out.update(_families_from(src.doc, src.name, src.text))
     return out
 
 
@@ -240,10 +265,7 @@ def _juries_from(doc: dict, source: str, text: str, specs: dict[str, JudgeSpec])
         raise ConfigError(f"{_where(source, text, (), 'juries')}: [juries] must be a table of jury tables")
     out = {}
     for name, entry in juries.items():
-        table = ("juries", name)
-
-        def bad(key: str | None, message: str) -> ConfigError:
-            return ConfigError(f"{_where(source, text, table, key)}: {message}")
+        bad = _error_at(source, text, ("juries", name))
 
         if not isinstance(entry, dict):
             raise bad(None, "must be a table ([juries.NAME] with judges = [...])")
@@ -272,28 +294,18 @@ def _juries_from(doc: dict, source: str, text: str, specs: dict[str, JudgeSpec])
 
 def load_juries(user_config: str | Path | None, specs: dict[str, JudgeSpec] | None = None) -> dict[str, Jury]:
     """The ``[juries.NAME]`` tables of the user's judge config (none ship with judge-audit)."""
-    if user_config is None:
-        return {}
-    path = Path(user_config)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
-    return _juries_from(_read_toml(text, str(path)), str(path), text,
-                        specs if specs is not None else load_judge_config(user_config))
+    out: dict[str, Jury] = {}
+    for src in _sources(user_config, shipped=False):
+        out.update(_juries_from(src.doc, src.name, src.text,
+                                specs if specs is not None else load_judge_config(user_config)))
+    return out
 
 
 def load_judge_config(user_config: str | Path | None = None) -> dict[str, JudgeSpec]:
     """The shipped judges, overridden and extended by ``user_config`` when given."""
-    shipped = resources.files("audit").joinpath("judges.toml").read_text(encoding="utf-8")
-    specs = _specs_from(_read_toml(shipped, "judges.toml (shipped)"), "judges.toml (shipped)", shipped)
-    if user_config is not None:
-        path = Path(user_config)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read judge config: {exc.strerror}") from None
-        specs.update(_specs_from(_read_toml(text, str(path)), str(path), text, path.resolve().parent))
+    specs: dict[str, JudgeSpec] = {}
+    for src in _sources(user_config):
+        specs.update(_specs_from(src.doc, src.name, src.text, src.base))
     return specs
 
 

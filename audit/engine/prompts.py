@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import jinja2
@@ -85,7 +85,7 @@ class Prompt:
     user: str
     source: str = "shipped"
 
-    @property
+    @cached_property  # read for every judgment row (its label): hashed once per prompt
     def sha256(self) -> str:
         h = hashlib.sha256()
         for part in (self.system, self.user):
