@@ -36,6 +36,7 @@ class StudyOptions:
     cache_dir: Path | None = None
     use_cache: bool = True
     average_over: str | None = None  # absolute form: "cluster" or "system" (statistics within groups, averaged)
+    confidence_threshold: float = 0.8  # pairwise form: calibration's high/low split of the judges' confidence
 
 
 @dataclass
@@ -85,7 +86,8 @@ def limited(study: AbsoluteStudy | PairwiseStudy, limit: int | None) -> Absolute
     keep = list(study.items["item_id"])[:limit]
     return PairwiseStudy(study.path, study.sha256, study.items[study.items["item_id"].isin(keep)].reset_index(drop=True),
                          study.verdicts[study.verdicts["item_id"].isin(keep)].reset_index(drop=True),
-                         {k: v for k, v in study.texts.items() if k in set(keep)})
+                         {k: v for k, v in study.texts.items() if k in set(keep)},
+                         study.annotations[study.annotations["item_id"].isin(keep)].reset_index(drop=True))
 
 
 def split_judges(study: AbsoluteStudy | PairwiseStudy, judges: list[str]) -> tuple[list[str], list[str]]:
@@ -125,14 +127,15 @@ def select(study: AbsoluteStudy | PairwiseStudy, judges: list[str], exclude_syst
 
 
 def measure_study(study: AbsoluteStudy | PairwiseStudy, judges: list[str], seed: int,
-                  average_over: str | None = None) -> dict:
+                  average_over: str | None = None, confidence_threshold: float = 0.8) -> dict:
     from audit.stats.study import absolute_results, pairwise_results
 
     if isinstance(study, AbsoluteStudy):
         return absolute_results(study.ratings, study.scale, seed=seed, judges=judges, average_over=average_over)
     if average_over:
         raise ConfigError("--average-over applies to absolute studies (--form absolute)")
-    return pairwise_results(study.items, study.verdicts, seed=seed, judges=judges)
+    return pairwise_results(study.items, study.verdicts, seed=seed, judges=judges, annotations=study.annotations,
+                            confidence_threshold=confidence_threshold)
 
 
 def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
@@ -143,7 +146,7 @@ def verdict_table(study: PairwiseStudy, judges: list[str]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
     return pd.DataFrame({"item_id": df["item_id"], "cluster": df["cluster"], "judge": df["judge"],
                          "swap": df["swap"], "winner": df["verdict"], "label": df["label_cat"],
-                         "correct": df["correct"], "first_slot": df["first_slot"]})
+                         "correct": df["correct"], "first_slot": df["first_slot"], "confidence": df["confidence"]})
 
 
 def _called_judges(study: PairwiseStudy, names: list[str], opts: StudyOptions, log, on_result) -> tuple[PairwiseStudy, list, int]:
@@ -181,7 +184,7 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
         judges = judges + to_call
     if isinstance(study, AbsoluteStudy) and study.ratings.empty:
         raise InputError(study.path, None, None, "no items left after --exclude-system")
-    results = measure_study(study, judges, opts.seed, opts.average_over)
+    results = measure_study(study, judges, opts.seed, opts.average_over, opts.confidence_threshold)
     card_judges = {**{j: {"model": None, "source": "imported"} for j in judges if j not in to_call},
                    **{name: {**entry, "source": "called"} for name, entry in judges_card(called).items()}}
     results["audit_card"] = audit_card(
@@ -190,6 +193,7 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
         settings={"form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
                   "seed": opts.seed, "model_calls": n_calls, "limit": opts.limit, "both_orders": opts.both_orders,
                   **({"average_over": opts.average_over} if opts.average_over else {}),
+                  **({"confidence_threshold": opts.confidence_threshold} if isinstance(study, PairwiseStudy) else {}),
                   **({"called_judges": card_judges} if called else {})},
         n_resamples=(results.get("bootstrap") or {}).get("n_reps"))
     results = versioned(clean_json(results))

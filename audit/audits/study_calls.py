@@ -26,6 +26,7 @@ class CalledVerdict(NamedTuple):
     winner: int | None  # in the item's numbering (1 = response_1); None: no usable verdict
     status: str  # ok | failed
     error: str | None
+    confidence: float | None = None  # the judge's stated confidence or the probability of its answer, when known
 
 
 def study_messages(prompt: str, first: str, second: str) -> list[dict[str, str]]:
@@ -75,7 +76,8 @@ def with_called(study: PairwiseStudy, rows: list[CalledVerdict]) -> PairwiseStud
     if not rows:
         return study
     new = pd.DataFrame({"item_id": [r.item_id for r in rows], "judge": [r.judge for r in rows],
-                        "swap": [r.swap for r in rows], "winner": pd.Series([r.winner for r in rows], dtype=object)})
+                        "swap": [r.swap for r in rows], "winner": pd.Series([r.winner for r in rows], dtype=object),
+                        "confidence": pd.Series([r.confidence for r in rows], dtype=object)})
     verdicts = pd.concat([study.verdicts, new[VERDICT_COLUMNS]], ignore_index=True)
     verdicts["swap"] = verdicts["swap"].astype(bool)
     return replace(study, verdicts=verdicts)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, config_option, flagger_option, judges_option, out_option,
+from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, confidence_threshold_option, config_option, flagger_option, judges_option, out_option,
                              pairs_option, progress, prompt_option, seed_option, temperature_option, workers_option)
 
 
@@ -323,8 +323,9 @@ def counterfactual(data, judges, config, out, rewriter, seed, both_orders, sampl
 @click.option("--average-over", type=click.Choice(["cluster", "system"]),
               help="Absolute form: also compute each correlation and kappa within every cluster (document, dialogue "
                    "context) or system and average over them (summary / system level).")
+@confidence_threshold_option
 def study(form, data, layout, scale, judges, exclude_systems, out, seed, config, both_orders, limit, cache_dir,
-          average_over):
+          average_over, confidence_threshold):
     """Audit the ratings of a judge study, and of judges called on its items.
 
     \b
@@ -347,7 +348,8 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed, config,
         raise ConfigError(str(exc)) from None
     opts = StudyOptions(data=data, form=form, layout=layout, scale=lo_hi, judges=parse_judge_list(judges),
                         exclude_systems=list(exclude_systems), out=out, seed=seed, config=config,
-                        both_orders=both_orders, limit=limit, cache_dir=cache_dir, average_over=average_over)
+                        both_orders=both_orders, limit=limit, cache_dir=cache_dir, average_over=average_over,
+                        confidence_threshold=confidence_threshold)
     outcome = run_study(opts, log=lambda s: click.echo(s, err=True), on_result=progress())
     click.echo(study_summary(outcome.results))
     for path in outcome.paths.values():

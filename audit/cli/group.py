@@ -98,6 +98,13 @@ def prompt_option(f):
                              "folder with system.j2 and user.j2. The judges are named JUDGE@PROMPT.")(f)
 
 
+def confidence_threshold_option(f):
+    return click.option("--confidence-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+                        metavar="T",
+                        help="Calibration: accuracy of verdicts with the judge's confidence >= T vs the rest "
+                             "(docs/FORMATS.md).")(f)
+
+
 def workers_option(f):
     return click.option("--workers", type=click.IntRange(min=0),
                         help="Worker processes for provider calls (default: automatic; 0 = in-process).")(f)

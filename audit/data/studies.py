@@ -86,13 +86,25 @@ class RatedItem(_Strict):
 # --- pairwise form ----------------------------------------------------------------------------
 
 
+Confidence = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
 class PairVerdict(_Strict):
     """One judge verdict. ``winner`` is in the item's own numbering (1 = response_1), whatever the
-    order shown; ``swap`` = true means response_2 was shown first. null = no usable verdict."""
+    order shown; ``swap`` = true means response_2 was shown first. null = no usable verdict.
+    ``confidence``: the judge's stated certainty (or probability) that its verdict is right, in [0, 1]."""
 
     judge: NonEmptyStr
     winner: Winner
     swap: StrictBool = False
+    confidence: Confidence | None = None
+
+
+class HumanLabel(_Strict):
+    """One annotator's preference on a pair."""
+
+    annotator: NonEmptyStr
+    label: Label
 
 
 class PairItem(_Strict):
@@ -103,16 +115,28 @@ class PairItem(_Strict):
     prompt: StrictStr | None = None
     response_1: StrictStr | None = None
     response_2: StrictStr | None = None
-    label: Label
+    label: Label | None = None  # absent: the plurality of human_labels ("tie" when the top is shared)
+    human_labels: list[HumanLabel] = []
     verdicts: list[PairVerdict] = []
     meta: dict[str, Any] = {}
+
+
+def plurality(labels: list) -> Any:
+    """The most frequent of ``labels`` (1, 2, "tie"); "tie" when two categories share the top count."""
+    counts: dict = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    top = max(counts.values())
+    winners = [lab for lab, k in counts.items() if k == top]
+    return winners[0] if len(winners) == 1 else TIE
 
 
 # --- the loaded study ---------------------------------------------------------------------------
 
 RATING_COLUMNS = ["item_id", "cluster", "system", "kind", "rater", "criterion", "rating"]
 ITEM_COLUMNS = ["item_id", "cluster", "label"]
-VERDICT_COLUMNS = ["item_id", "judge", "swap", "winner"]
+VERDICT_COLUMNS = ["item_id", "judge", "swap", "winner", "confidence"]
+ANNOTATION_COLUMNS = ["item_id", "cluster", "annotator", "label"]
 
 
 @dataclass(frozen=True)
@@ -135,13 +159,15 @@ class AbsoluteStudy:
 
 @dataclass(frozen=True)
 class PairwiseStudy:
-    """Items (id, cluster, human label) and verdicts (one row per judge call)."""
+    """Items (id, cluster, human label), verdicts (one row per judge call) and the individual
+    annotators' labels (``annotations``; empty when the data gives only ``label``)."""
 
     path: str
     sha256: str
     items: pd.DataFrame  # ITEM_COLUMNS
     verdicts: pd.DataFrame  # VERDICT_COLUMNS
     texts: dict = field(default_factory=dict)  # item id -> (prompt, response_1, response_2), when the data has them
+    annotations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ANNOTATION_COLUMNS))
 
     @property
     def judges(self) -> list[str]:
@@ -164,7 +190,7 @@ def _label_cell(value: str) -> Any:
 
 
 CSV_CELLS = {"human_ratings": json_cell, "judge_ratings": json_cell, "verdicts": json_cell, "meta": json_cell,
-             "label": _label_cell}
+             "label": _label_cell, "human_labels": json_cell}
 
 
 def _explain(err: dict) -> str:
@@ -172,6 +198,8 @@ def _explain(err: dict) -> str:
         return str(err.get("ctx", {}).get("error", err["msg"]))
     if err["type"] == "finite_number":
         return "must be a finite number"
+    if err["type"] in ("greater_than_equal", "less_than_equal") and err["loc"][-1] == "confidence":
+        return f"must be a number from 0 to 1 (got {err.get('input')!r})"
     return explain_error(err, "docs/FORMATS.md")
 
 
@@ -241,9 +269,11 @@ def load_absolute(path: str | Path, scale: tuple[float, float] = (1, 5)) -> Abso
 def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha256: str, *,
                         allow_no_verdicts: bool = False) -> PairwiseStudy:
     """Check duplicates of validated rows and build the item and verdict tables."""
-    item_rows, verdict_rows, texts = [], [], {}
+    item_rows, verdict_rows, texts, annotation_rows = [], [], {}, []
     for lineno, item in items:
         texts[item.id] = (item.prompt, item.response_1, item.response_2)
+        label = _item_label(item, path, lineno)
+        annotation_rows += [(item.id, item.cluster or item.id, h.annotator, h.label) for h in item.human_labels]
         seen: dict[tuple, int] = {}
         for k, v in enumerate(item.verdicts):
             key = (v.judge, v.swap)
@@ -252,16 +282,40 @@ def pairwise_from_items(items: list[tuple[int, PairItem]], path: str | Path, sha
                 raise InputError(path, lineno, f"verdicts[{k}]",
                                  f"judge {v.judge!r} has two verdicts in the {order} order (first is verdicts[{seen[key]}])")
             seen[key] = k
-            verdict_rows.append((item.id, v.judge, v.swap, v.winner))
-        item_rows.append((item.id, item.cluster or item.id, item.label))
+            verdict_rows.append((item.id, v.judge, v.swap, v.winner,
+                                 None if v.confidence is None else float(v.confidence)))
+        item_rows.append((item.id, item.cluster or item.id, label))
     if not verdict_rows and not allow_no_verdicts:
         raise InputError(path, None, "verdicts", "no judge verdicts in the file: nothing to audit")
     # object columns keep 1, 2, "tie" and None as they are (no float coercion of 1 -> 1.0)
     verdicts = pd.DataFrame({c: pd.Series(list(v), dtype=object)
-                             for c, v in zip(VERDICT_COLUMNS, zip(*verdict_rows) if verdict_rows else [()] * 4)})
+                             for c, v in zip(VERDICT_COLUMNS, zip(*verdict_rows) if verdict_rows else [()] * 5)})
     verdicts["swap"] = verdicts["swap"].astype(bool)
     items_df = pd.DataFrame({c: pd.Series(list(v), dtype=object) for c, v in zip(ITEM_COLUMNS, zip(*item_rows))})
-    return PairwiseStudy(str(path), sha256, items_df, verdicts, texts)
+    return PairwiseStudy(str(path), sha256, items_df, verdicts, texts, annotation_frame(annotation_rows))
+
+
+def annotation_frame(rows: list[tuple]) -> pd.DataFrame:
+    """ANNOTATION_COLUMNS from (item id, cluster, annotator, label) tuples; labels kept as 1, 2, "tie"."""
+    return pd.DataFrame({c: pd.Series(list(v), dtype=object)
+                         for c, v in zip(ANNOTATION_COLUMNS, zip(*rows) if rows else [()] * 4)})
+
+
+def _item_label(item: PairItem, path, lineno: int):
+    """The item's human label: ``label`` when given, else the plurality of ``human_labels``."""
+    seen: dict[str, int] = {}
+    for k, h in enumerate(item.human_labels):
+        if h.annotator in seen:
+            raise InputError(path, lineno, f"human_labels[{k}].annotator",
+                             f"annotator {h.annotator!r} labels this item twice (first is human_labels[{seen[h.annotator]}])")
+        seen[h.annotator] = k
+    if item.label is not None:
+        return item.label
+    if not item.human_labels:
+        given = "label" in item.model_fields_set  # "label": null
+        raise InputError(path, lineno, "label", ('must be 1, 2 or "tie" (got null)' if given else "required field is missing")
+                         + " (give label, or human_labels to take their plurality)")
+    return plurality([h.label for h in item.human_labels])
 
 
 def load_pairwise(path: str | Path, *, allow_no_verdicts: bool = False) -> PairwiseStudy:

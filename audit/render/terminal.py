@@ -283,6 +283,33 @@ def _pairwise_study(r: dict) -> str:
         lines.append(f"{name:<{width}}{estimate_text(j['accuracy']):<22}{estimate_text(j['positional_agreement']):<22}"
                      f"{first:<24}{estimate_text(j['kappa'])}")
     lines.append("(first-slot share 0.5 = no position bias, p: exact McNemar test; all CIs and p-values: results.json)")
+    lines += ["", f"{'judge':<{width}}{'decisive accuracy':<22}{'macro precision':<22}{'macro recall':<22}macro F1"]
+    lines += [f"{name:<{width}}{estimate_text(j.get('accuracy_decisive')):<22}"
+              f"{estimate_text(j.get('macro_precision')):<22}{estimate_text(j.get('macro_recall')):<22}"
+              f"{estimate_text(j.get('macro_f1'))}" for name, j in judges.items()]
+    lines += calibration_lines({name: j.get("calibration") for name, j in judges.items()}, width)
+    ak = (r.get("humans") or {}).get("annotator_kappa") or {}
+    if ak:
+        lines += ["", f"annotators: {r['humans']['n_annotators']}, mean pairwise Cohen's kappa "
+                      f"{estimate_text(ak.get('mean'), reason=True)} over {ak['mean']['n']} pairs "
+                      "(every pair: results.json humans.annotator_kappa)"]
     for name, j in judges.items():
         lines.extend(f"warning: {name}: {w}" for w in j["warnings"])
     return "\n".join(lines)
+
+
+def calibration_lines(calibrations: dict[str, dict | None], width: int) -> list[str]:
+    """The calibration table (judges that stated a confidence); no lines when none did."""
+    rows = {n: c for n, c in calibrations.items() if c and c.get("n_with_confidence")}
+    if not rows:
+        return []
+    t = next(iter(rows.values()))["threshold"]
+    lines = ["", f"calibration of the judges' confidence (decisive verdicts; high = confidence >= {t:g}):",
+             f"{'judge':<{width}}{'with confidence':<17}{'high: accuracy (n)':<28}{'low: accuracy (n)':<28}"
+             f"{'ECE':<22}Brier"]
+    for name, c in rows.items():
+        lines.append(f"{name:<{width}}{c['n_with_confidence']:<17}"
+                     f"{estimate_text(c['high']) + ' (' + str(c['high']['n']) + ')':<28}"
+                     f"{estimate_text(c['low']) + ' (' + str(c['low']['n']) + ')':<28}"
+                     f"{estimate_text(c['ece']):<22}{estimate_text(c['brier'])}")
+    return lines

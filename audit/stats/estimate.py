@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from audit.stats.bootstrap import CONFIDENCE, ClusterBootstrap, percentile_ci, ratio, wald_p_value
+from audit.stats.bootstrap import CONFIDENCE, ClusterBootstrap, one_hot, percentile_ci, ratio, wald_p_value
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,24 @@ def group_difference_replicates(values: np.ndarray, mask: np.ndarray, boot: Clus
     v, m = np.asarray(values, float), np.asarray(mask, float)
     r = boot.sums(np.column_stack([v * m, m, v * (1 - m), 1 - m]), labels)
     return ratio(r[:, 0], r[:, 1]) - ratio(r[:, 2], r[:, 3])
+
+
+def table_estimate(est: float | None, cells: np.ndarray, shape: tuple[int, ...], clusters, boot: ClusterBootstrap,
+                   kernel: Callable[[np.ndarray], np.ndarray], *, what: str, n: int, extra: dict | None = None,
+                   reason: str | None = None) -> Estimate:
+    """An Estimate whose CI is the cluster bootstrap of ``kernel`` on resampled count tables.
+
+    ``cells``: each row's flat index into a table of ``shape``. A resample's tables are the sums of
+    the per-cluster tables of the drawn clusters (:meth:`ClusterBootstrap.sums`); ``kernel`` maps
+    the stack ``(B, *shape)`` to B values. No p-value (none is meaningful for these statistics).
+    """
+    labels = [str(c) for c in clusters]
+    sums = boot.sums(one_hot(np.asarray(cells, np.int64), int(np.prod(shape))), labels)
+    reps = kernel(sums.reshape((-1,) + tuple(shape)))
+    return bootstrap_estimate(est, reps, boot=boot, labels=labels, n=n, what=what, extra=extra, reason=reason)
+
+
+def nanmean_last(a: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; NaN where every value is NaN (no warning)."""
+    ok = ~np.isnan(a)
+    return np.where(ok.any(axis=-1), np.nansum(a, axis=-1) / np.maximum(ok.sum(axis=-1), 1), np.nan)

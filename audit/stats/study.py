@@ -24,15 +24,13 @@ Chhun et al. (2024). Do language models enjoy their own stories? TACL 12, 1122-1
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 
 from audit.stats import agreement
-from audit.stats import levels, measure
-from audit.stats.bootstrap import ClusterBootstrap, one_hot
-from audit.stats.estimate import Estimate, bootstrap_estimate, finite
+from audit.stats import calibration, classes, levels, measure
+from audit.stats.bootstrap import ClusterBootstrap
+from audit.stats.estimate import Estimate, finite, nanmean_last, table_estimate
 from audit.stats.estimate import proportion as wilson_proportion
 
 NONE = "none"  # the category of a missing verdict
@@ -55,21 +53,6 @@ def _one_per_cluster(clusters) -> bool:
 def _codes(values) -> tuple[np.ndarray, int]:
     levels, codes = np.unique(np.asarray(values), return_inverse=True)
     return codes.reshape(-1), len(levels)
-
-
-def table_estimate(est: float | None, cells: np.ndarray, shape: tuple[int, ...], clusters, boot: ClusterBootstrap,
-                   kernel: Callable[[np.ndarray], np.ndarray], *, what: str, n: int, extra: dict | None = None,
-                   reason: str | None = None) -> Estimate:
-    """An Estimate whose CI is the cluster bootstrap of ``kernel`` on resampled count tables.
-
-    ``cells``: each row's flat index into a table of ``shape``. A resample's tables are the sums of
-    the per-cluster tables of the drawn clusters (:meth:`ClusterBootstrap.sums`); ``kernel`` maps
-    the stack ``(B, *shape)`` to B values. No p-value (none is meaningful for these statistics).
-    """
-    labels = _labels(clusters)
-    sums = boot.sums(one_hot(np.asarray(cells, np.int64), int(np.prod(shape))), labels)
-    reps = kernel(sums.reshape((-1,) + tuple(shape)))
-    return bootstrap_estimate(est, reps, boot=boot, labels=labels, n=n, what=what, extra=extra, reason=reason)
 
 
 def proportion(success, clusters, boot: ClusterBootstrap, *, what: str) -> Estimate:
@@ -119,12 +102,7 @@ def human_reference(humans: pd.DataFrame, boot: ClusterBootstrap) -> Estimate:
     rr = df["rater"].map({r: i for i, r in enumerate(raters)}).to_numpy()
     cells = (rr * lx + cx) * ly + cy
     return table_estimate(float(np.mean(taus)), cells, (len(raters), lx, ly), df["cluster"], boot,
-                          lambda t: _nanmean_last(agreement.kendall_from_tables(t)), what=what, n=n_items, extra=extra)
-
-
-def _nanmean_last(a: np.ndarray) -> np.ndarray:
-    ok = ~np.isnan(a)
-    return np.where(ok.any(axis=-1), np.nansum(a, axis=-1) / np.maximum(ok.sum(axis=-1), 1), np.nan)
+                          lambda t: nanmean_last(agreement.kendall_from_tables(t)), what=what, n=n_items, extra=extra)
 
 
 def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed: int = 0,
@@ -267,8 +245,10 @@ def kappa_vs_label(verdict, label, clusters, boot: ClusterBootstrap) -> Estimate
                           what=what, n=n)
 
 
-def pairwise_judge(items: pd.DataFrame, verdicts: pd.DataFrame, judge: str, boot: ClusterBootstrap) -> dict:
-    """Accuracy, accuracy per order, positional agreement, position bias and Cohen's kappa of one judge.
+def pairwise_judge(items: pd.DataFrame, verdicts: pd.DataFrame, judge: str, boot: ClusterBootstrap, *,
+                   threshold: float = calibration.DEFAULT_THRESHOLD) -> dict:
+    """Accuracy, accuracy per order, positional agreement, position bias, Cohen's kappa, accuracy
+    over decisive verdicts, macro precision/recall/F1 and the calibration of one judge.
 
     * accuracy: share of verdicts equal to the human label over every verdict (both orders; a
       missing verdict counts as wrong). With both orders on every item this is LLMBar's
@@ -279,6 +259,11 @@ def pairwise_judge(items: pd.DataFrame, verdicts: pd.DataFrame, judge: str, boot
       p: exact McNemar test (scipy.stats.binomtest) on items decisive in both orders, picking the
       first slot both times vs the second slot both times. Meaningful only with both orders.
     * kappa: :func:`kappa_vs_label`.
+    * accuracy_decisive: share of verdicts with winner 1 or 2 equal to the human label (a decisive
+      verdict on a tie-labelled item is wrong).
+    * macro_precision / macro_recall / macro_f1: :func:`audit.stats.classes.macro_prf`.
+    * calibration: :func:`audit.stats.calibration.calibration` over the decisive verdicts, with
+      ``confidence`` (None when the judge stated none).
     """
     from scipy.stats import binomtest
 
@@ -333,21 +318,41 @@ def pairwise_judge(items: pd.DataFrame, verdicts: pd.DataFrame, judge: str, boot
                         f"of decisive verdicts (McNemar p={p_value:.2g})")
 
     out["kappa"] = kappa_vs_label(v["verdict"], v["label_cat"], v["cluster"], boot).to_dict()
+    dec = v[v["verdict"].isin(["1", "2"])]
+    out["accuracy_decisive"] = proportion(dec["correct"], dec["cluster"], boot,
+                                          what="share of decisive verdicts (winner 1 or 2) equal to the human label").to_dict()
+    out.update(classes.macro_prf(v["verdict"], v["label_cat"], v["cluster"], boot))
+    conf = dec["confidence"] if "confidence" in dec else pd.Series([None] * len(dec), index=dec.index)
+    out["calibration"] = calibration.calibration(dec["correct"].to_numpy(bool), conf.tolist(), dec["cluster"], boot,
+                                                 threshold=threshold)
     out["warnings"] = warnings
     return out
 
 
-def pairwise_results(items: pd.DataFrame, verdicts: pd.DataFrame, *, seed: int = 0,
-                     judges: list[str] | None = None) -> dict:
-    """Every number of a pairwise-form study with a binary human label, as a JSON-ready dict."""
+def pairwise_results(items: pd.DataFrame, verdicts: pd.DataFrame, *, seed: int = 0, judges: list[str] | None = None,
+                     annotations: pd.DataFrame | None = None,
+                     confidence_threshold: float = calibration.DEFAULT_THRESHOLD) -> dict:
+    """Every number of a pairwise-form study with a human label, as a JSON-ready dict: per judge
+    :func:`pairwise_judge`; ``humans``: label counts and, when the data names its annotators
+    (``human_labels``), Cohen's kappa of every annotator pair and their mean
+    (:func:`audit.stats.classes.annotator_kappa`)."""
     names = judges if judges is not None else list(dict.fromkeys(verdicts["judge"]))
     boot = study_bootstrap(items["cluster"].unique(), seed=seed)
-    labels = items["label"].map(_cat).value_counts()
+    labels = {str(k): int(v) for k, v in items["label"].map(_cat).value_counts().sort_index().items()}
+    humans: dict = {"label_counts": labels}
+    if annotations is not None and not annotations.empty:
+        humans.update(
+            n_annotators=int(annotations["annotator"].nunique()),
+            n_items_annotated=int(annotations["item_id"].nunique()),
+            annotation_counts={str(k): int(v) for k, v in
+                               annotations["label"].map(_cat).value_counts().sort_index().items()},
+            annotator_kappa=classes.annotator_kappa(annotations, boot))
     return {
         "form": "pairwise",
         "n_items": int(len(items)),
         "n_clusters": int(items["cluster"].nunique()),
-        "labels": {str(k): int(v) for k, v in labels.sort_index().items()},
+        "labels": labels,
         "bootstrap": {"n_reps": boot.n_reps, "seed": boot.seed, "n_clusters": boot.n_clusters},
-        "judges": {name: pairwise_judge(items, verdicts, name, boot) for name in names},
+        "humans": humans,
+        "judges": {name: pairwise_judge(items, verdicts, name, boot, threshold=confidence_threshold) for name in names},
     }
