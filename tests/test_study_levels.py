@@ -99,3 +99,40 @@ def test_average_over_is_for_absolute_studies(tmp_path):
     r = CliRunner().invoke(cli, ["study", "--form", "pairwise", "--data", str(path), "--average-over", "cluster",
                                  "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--average-over applies to absolute studies" in r.stderr
+
+
+def test_system_level_correlates_per_system_means_like_scipy(tmp_path):
+    """--average-over system also reports the "system level": one correlation over the per-system means
+    (5 synthetic systems here), equal to scipy on the means worked out from the rows."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(5):
+        for d in range(4):
+            h = int(rng.integers(1, 6))
+            rows.append((f"doc-{d}", f"sys-{s}", h, int(np.clip(h + rng.integers(-1, 2) + (s == 4), 1, 5))))
+    got = run(tmp_path, "--average-over", "system", data=write(tmp_path / "sys.jsonl", rows))["system_level"]
+    names = sorted({r[1] for r in rows})
+    hm = [np.mean([r[2] for r in rows if r[1] == n]) for n in names]
+    jm = [np.mean([r[3] for r in rows if r[1] == n]) for n in names]
+    assert got["n_systems"] == 5
+    assert got["systems"]["sys-4"] == {"judge_mean": pytest.approx(jm[4]), "human_mean": pytest.approx(hm[4])}
+    assert got["pearson"]["estimate"] == pytest.approx(stats.pearsonr(jm, hm).statistic)
+    assert got["spearman"]["estimate"] == pytest.approx(stats.spearmanr(jm, hm).statistic)
+    assert got["kendall"]["estimate"] == pytest.approx(stats.kendalltau(jm, hm).statistic)
+    for key in ("pearson", "spearman", "kendall"):
+        assert got[key]["ci"] is not None and got[key]["ci"][0] <= got[key]["estimate"] <= got[key]["ci"][1]
+
+
+def test_system_level_kernels_equal_scipy_on_every_resample():
+    from audit.stats.levels import _rank_corr_reps
+
+    rng = np.random.default_rng(0)
+    mx, my = rng.integers(1, 4, (50, 6)).astype(float), rng.integers(1, 4, (50, 6)).astype(float)
+    for method, fn in (("kendall", stats.kendalltau), ("spearman", stats.spearmanr), ("pearson", stats.pearsonr)):
+        got = _rank_corr_reps(mx, my, method)
+        want = [fn(a, b).statistic if np.ptp(a) and np.ptp(b) else np.nan for a, b in zip(mx, my)]
+        np.testing.assert_allclose(got, want, atol=1e-12, equal_nan=True)
+
+
+def test_no_system_level_without_average_over_system(tmp_path):
+    assert "system_level" not in run(tmp_path, "--average-over", "cluster")

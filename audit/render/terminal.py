@@ -262,6 +262,11 @@ def _absolute_study(r: dict) -> str:
         lines += [row(name, [(f"{estimate_text(a['kendall'], signed=True, ci=False)} "
                               f"({a['kendall']['n_groups']}/{a['kendall']['n_groups_skipped']})") if a else "n/a"
                              for a in vals]) for name, vals in averaged]
+    system = [(name, [j["criteria"].get(c, {}).get("system_level") for c in crit]) for name, j in judges.items()]
+    if any(v for _, vals in system for v in vals):
+        lines += ["", "system level: Kendall tau-b over per-system means (systems):", row("", crit)]
+        lines += [row(name, [f"{estimate_text(v['kendall'], signed=True, ci=False)} ({v['n_systems']})" if v else "n/a"
+                             for v in vals]) for name, vals in system]
     lines += ["", "inflation = judge rating - human mean:", row("", crit)]
     for name, j in judges.items():
         lines.append(row(name, [estimate_text(j["criteria"].get(c, {}).get("inflation"), signed=True, ci=False) for c in crit]))

@@ -111,3 +111,60 @@ def averaged_over(x: Sequence[float], y: Sequence[float], groups: Sequence, stat
         lo, hi, _, why = interval(sums[:, 0] / sums[:, 1])
     return {"estimate": float(v.mean()), "ci": None if lo is None else [lo, hi], "n_groups": len(v),
             "n_groups_skipped": skipped, "method": method, **({"reason": why} if why else {})}
+
+
+def _rank_corr_reps(mx: np.ndarray, my: np.ndarray, method: str) -> np.ndarray:
+    """Correlation across the last axis of each row of (B, S) arrays (NaN where a row has a NaN)."""
+    from scipy.stats import rankdata
+
+    bad = np.isnan(mx).any(axis=1) | np.isnan(my).any(axis=1)
+    mx, my = np.nan_to_num(mx), np.nan_to_num(my)
+    if method == "kendall":  # tau-b from the signs of all pairwise differences
+        dx = np.sign(mx[:, :, None] - mx[:, None, :])
+        dy = np.sign(my[:, :, None] - my[:, None, :])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (dx * dy).sum(axis=(1, 2)) / np.sqrt((dx != 0).sum(axis=(1, 2)) * (dy != 0).sum(axis=(1, 2)))
+    else:
+        if method == "spearman":
+            mx, my = rankdata(mx, axis=1), rankdata(my, axis=1)
+        xc, yc = mx - mx.mean(axis=1, keepdims=True), my - my.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (xc * yc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
+    return np.where(bad, np.nan, r)
+
+
+def system_level(x: Sequence[float], y: Sequence[float], systems: Sequence, *, clusters: Sequence,
+                 boot: ClusterBootstrap) -> dict:
+    """The "system level" of meta-evaluation papers: one correlation over the per-system means of the
+    judge (x) and of the human ratings (y). ``{"n_systems", "pearson", "spearman", "kendall"}``, each
+    an Estimate dict (scipy.stats pearsonr / spearmanr / kendalltau tau-b on the means; CI: the cluster
+    bootstrap, per-system means recomputed from each resample's per-cluster sums)."""
+    from scipy import stats as st
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    s = np.asarray([str(v) for v in systems], dtype=object)
+    names = sorted(set(s))
+    code = np.searchsorted(np.asarray(names, dtype=object), s)
+    k = len(names)
+    mx = np.array([x[code == i].mean() for i in range(k)])
+    my = np.array([y[code == i].mean() for i in range(k)])
+    out: dict = {"n_systems": k, "systems": {n: {"judge_mean": float(a), "human_mean": float(b)}
+                                            for n, a, b in zip(names, mx, my)}}
+    cells = one_hot(code, k)
+    sums = boot.resample(boot.cluster_sums(np.hstack([cells.toarray(), cells.toarray() * x[:, None],
+                                                      cells.toarray() * y[:, None]]), clusters))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rx, ry = sums[:, k:2 * k] / sums[:, :k], sums[:, 2 * k:] / sums[:, :k]
+    fns = {"pearson": st.pearsonr, "spearman": st.spearmanr, "kendall": st.kendalltau}
+    for method, fn in fns.items():
+        what = (f"{method.capitalize()} correlation over per-system means (scipy.stats.{fn.__name__}); 95% CI: cluster "
+                f"bootstrap percentile interval (B={boot.n_reps}, seed={boot.seed}), system means recomputed per resample")
+        if k < 3 or np.ptp(mx) == 0 or np.ptp(my) == 0:
+            out[method] = Estimate(None, n=k, method=what, reason="fewer than 3 systems" if k < 3 else
+                                   "constant system means: no correlation").to_dict()
+            continue
+        res = fn(mx, my)
+        lo, hi, n_valid, why = interval(_rank_corr_reps(rx, ry, method))
+        out[method] = Estimate(float(res.statistic), lo, hi, float(res.pvalue), k, what,
+                               {"n_boot_valid": int(n_valid)}, why).to_dict()
+    return out

@@ -162,6 +162,9 @@ def absolute_results(ratings: pd.DataFrame, scale: tuple[float, float], *, seed:
             }
             if average_over:
                 per_crit[c]["averaged_over"] = _averaged(x, y, both, average_over, scale, per_crit[c]["kappa"], boot)
+                if average_over == "system" and both["system"].notna().any():
+                    per_crit[c]["system_level"] = levels.system_level(x, y, both["system"].fillna("none"), clusters=cl,
+                                                                      boot=boot)
             if outside:
                 outside_by_crit[c] = f"{outside}/{len(both)}"
             if len(jr) > len(both):
