@@ -211,3 +211,32 @@ def test_csv_human_labels_and_confidence(tmp_path):
     c = res["judges"]["j"]["calibration"]
     assert (c["high"]["n"], c["high"]["estimate"], c["low"]["n"], c["low"]["estimate"]) == (1, 1.0, 1, 0.0)
     assert "confidence" in (out / "verdicts.csv").read_text().splitlines()[0]
+
+
+def test_report_page_shows_calibration_and_escapes_names(tmp_path):
+    rows = [{"id": f"q{i}", "label": 1 + i % 2, "human_labels": [{"annotator": "<i>ann</i>", "label": 1 + i % 2},
+                                                               {"annotator": "ann-b", "label": 1}],
+             "verdicts": [{"judge": "<script>x</script>", "winner": 1, "confidence": 0.55 + 0.1 * (i % 4)},
+                          {"judge": "plain", "winner": 2}]} for i in range(8)]
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["study", "--form", "pairwise", "--data", str(path), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out / 'report.html'}" in r.output
+    page = (out / "report.html").read_text()
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "&lt;i&gt;ann&lt;/i&gt;|ann-b" in page  # the annotator pair, escaped
+    assert "Calibration of the judges' confidence" in page and 'src="data:image/svg+xml;base64,' in page
+    assert "No confidence stated: plain." in page
+    assert "<script" not in page  # the study page runs no script
+
+
+def test_report_page_without_confidence_has_no_calibration_section(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"q{i}", "label": 1, "verdicts": [{"judge": "j", "winner": 1 + i % 2}]})
+                              for i in range(4)) + "\n")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["study", "--form", "pairwise", "--data", str(path), "--out", str(out)]).exit_code == 0
+    page = (out / "report.html").read_text()
+    assert "Judges against the human label" in page and 'id="calibration"' not in page

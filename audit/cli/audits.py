@@ -350,7 +350,9 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed, config,
                         exclude_systems=list(exclude_systems), out=out, seed=seed, config=config,
                         both_orders=both_orders, limit=limit, cache_dir=cache_dir, average_over=average_over,
                         confidence_threshold=confidence_threshold)
+    from audit.render.outputs import publish
+
     outcome = run_study(opts, log=lambda s: click.echo(s, err=True), on_result=progress())
     click.echo(study_summary(outcome.results))
-    for path in outcome.paths.values():
+    for path in publish(outcome).values():
         click.echo(f"wrote {path}")

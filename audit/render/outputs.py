@@ -8,13 +8,15 @@ from pathlib import Path
 from audit.audits.counterfactual import CounterfactualOutcome
 from audit.audits.preference import RunOutcome
 from audit.audits.relevance import RelevanceOutcome
+from audit.audits.study import StudyOutcome
 from audit.data.files import atomic_write
 
-PAGES = {RunOutcome: "report.html", RelevanceOutcome: "relevance.html", CounterfactualOutcome: "counterfactual.html"}
+PAGES = {RunOutcome: "report.html", RelevanceOutcome: "relevance.html", CounterfactualOutcome: "counterfactual.html",
+         StudyOutcome: "report.html"}
 
 
 def page_html(outcome) -> str:
-    """The HTML page of an audit outcome (run, relevance or counterfactual)."""
+    """The HTML page of an audit outcome (run, relevance, counterfactual or study)."""
     if isinstance(outcome, RunOutcome):
         from audit.render.report import render_html
 
@@ -27,6 +29,10 @@ def page_html(outcome) -> str:
         from audit.render.counterfactual import render_counterfactual_html
 
         return render_counterfactual_html(outcome.results["counterfactual"])
+    if isinstance(outcome, StudyOutcome):
+        from audit.render.study import render_study_html
+
+        return render_study_html(outcome.results)
     raise TypeError(f"no page for {type(outcome).__name__}")
 
 
