@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 import random
 import socket
 import threading
@@ -332,6 +334,8 @@ class OpenAIServer:
     mode: ``"json_schema" | "json" | "tools"``: every chat request must have the
         shape of that structured-output mode, else 400 (see the module docstring).
     allow_text: with ``mode``, also accept plain free-text requests.
+    token_probability: ``callable(request, token, index) -> float`` in (0, 1]: the probability
+        returned for each content token when a request asks ``logprobs`` (default 0.9 each).
     """
 
     def __init__(
@@ -348,6 +352,7 @@ class OpenAIServer:
         require_api_key: Optional[str] = None,
         mode: Optional[str] = None,
         allow_text: bool = False,
+        token_probability: Optional[Callable[[dict, str, int], float]] = None,
     ):
         self.responder: Responder = responder or default_responder
         self.latency = latency
@@ -366,6 +371,7 @@ class OpenAIServer:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         self.mode = mode
         self.allow_text = allow_text
+        self.token_probability = token_probability
         self.shape_errors: list = []
 
         self._rng = random.Random(seed)
@@ -605,6 +611,19 @@ class OpenAIServer:
             self._record_outcome(fault or "ok")
         return 200, body, None
 
+    def _logprobs(self, request: dict, content: str) -> Optional[dict]:
+        """``logprobs.content`` when the request asks for log-probabilities (``"logprobs": true``), as
+        OpenAI returns them: the content cut into word / space / punctuation tokens, each with the log
+        of ``token_probability(request, token, index)`` (default 0.9)."""
+        if not request.get("logprobs"):
+            return None
+        tokens = re.findall(r"\w+|\s+|[^\w\s]", content)
+        out = []
+        for i, tok in enumerate(tokens):
+            p = self.token_probability(request, tok, i) if self.token_probability else 0.9
+            out.append({"token": tok, "logprob": math.log(p), "bytes": list(tok.encode()), "top_logprobs": []})
+        return {"content": out}
+
     def _completion_body(self, request: dict, content: str) -> dict:
         n = next(self._ids)
         model = request.get("model") if self.model_name_echo else None
@@ -636,7 +655,8 @@ class OpenAIServer:
             "created": int(time.time()),
             "model": model or "test-model",
             "system_fingerprint": "fp_test",
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": message, "logprobs": self._logprobs(request, content) if not tools else None,
+                         "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

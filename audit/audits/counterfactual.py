@@ -103,7 +103,7 @@ def planned_pairs(pairs: list[tuple[Item, Item]], specs, *, samples: int, both_o
     """(shown item, Call) for every call: each shown item is judged in the presentation order(s)
     drawn for its original's id (``plan_calls``), so a variant and its original pair up call for call."""
     from audit.engine.judge import Call
-    from audit.engine.schemas import Verdict
+    from audit.engine.prompts import judge_prompt
     from audit.audits.judging import judge_messages, plan_calls
 
     out, rendered = [], {}
@@ -113,7 +113,7 @@ def planned_pairs(pairs: list[tuple[Item, Item]], specs, *, samples: int, both_o
                 msgs = rendered.get((shown.id, order, spec.prompt))
                 if msgs is None:
                     msgs = rendered[(shown.id, order, spec.prompt)] = judge_messages(shown, order, spec.prompt)
-                out.append((shown, Call(spec, msgs, Verdict, order, sample)))
+                out.append((shown, Call(spec, msgs, judge_prompt(spec.prompt).response_model, order, sample)))
     return out
 
 

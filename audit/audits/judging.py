@@ -17,7 +17,7 @@ from audit.engine.provider import check_credentials
 from audit.engine.cost import OUT_TOKENS_EST, SAMPLE_FOR_TOKENS, estimate_cost, estimate_prompt_tokens
 from audit.engine.judge import Call, CallResult, Engine, raise_if_unavailable, run_judge_calls
 from audit.engine.prompts import judge_prompt
-from audit.engine.schemas import Verdict, schema_of
+from audit.engine.schemas import schema_of
 from audit.errors import AuditError
 
 
@@ -48,8 +48,17 @@ def planned_calls(items: Iterable[Item], specs: list[JudgeSpec], *, samples: int
             msgs = rendered.get((item.id, order, spec.prompt))
             if msgs is None:
                 msgs = rendered[(item.id, order, spec.prompt)] = judge_messages(item, order, spec.prompt)
-            out.append((item, Call(spec, msgs, Verdict, order, sample)))
+            out.append((item, Call(spec, msgs, judge_prompt(spec.prompt).response_model, order, sample)))
     return out
+
+
+def confidence_of(value: dict) -> float | None:
+    """The judge's confidence in an answer: the one it stated, else the probability it gave its answer
+    (``answer_probability``, from logprobs), else None."""
+    for key in ("confidence", "answer_probability"):
+        if value.get(key) is not None:
+            return float(value[key])
+    return None
 
 
 def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
@@ -58,6 +67,7 @@ def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
     if res.value is not None:
         raw = int(res.value["rating"])
         row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, c.order)), res.value["rationale"], "ok"
+        row.confidence = confidence_of(res.value)
     return row
 
 

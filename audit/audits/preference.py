@@ -40,6 +40,7 @@ class RunOptions(CallOptions):
     flagger: str = "offline"
     measure_habits: bool = False
     limit: int | None = None  # only the first N items of the data
+    confidence_threshold: float = 0.8  # judges.J.calibration: high = confidence >= this
 
 
 @dataclass
@@ -116,7 +117,8 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     judge_families.update({n: family_of([n], fams) for n in imported})
     gen_families = {it.generator: family_of([it.generator], fams) for it in dataset.items}
     results = build_results(dataset, flags, judgments, judge_models=judge_models, judge_sources=judge_sources,
-                            measured_habits=habits, card=card, seed=opts.seed, families=(judge_families, gen_families))
+                            measured_habits=habits, card=card, seed=opts.seed, families=(judge_families, gen_families),
+                            confidence_threshold=opts.confidence_threshold)
     clusters = {it.id: it.user_id or it.id for it in dataset.items}
     for jury in juries:
         results["judges"][jury.name]["jury"] = jury_entry(jury, judgments, clusters, seed=opts.seed)

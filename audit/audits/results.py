@@ -21,6 +21,7 @@ from audit.stats import measure, style
 from audit.stats.estimate import proportion
 from audit.stats.agreement_suite import agreement_suite
 from audit.stats.bootstrap import DEFAULT_REPS, ClusterBootstrap
+from audit.stats.calibration import DEFAULT_THRESHOLD, majority_direction, run_calibration
 from audit.stats.tables import human_ratings_frame, items_frame, judge_item_ratings
 from audit.stats.consistency import add_engine_checks
 from audit.data.items import MentionFlag
@@ -245,9 +246,11 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
                   judge_models: dict[str, str], judge_sources: dict[str, str],
                   measured_habits: dict[str, Habit] | None = None, card: dict | None = None,
                   seed: int = 0, n_boot: int = DEFAULT_REPS,
-                  families: tuple[dict[str, str | None], dict[str, str | None]] | None = None) -> dict:
+                  families: tuple[dict[str, str | None], dict[str, str | None]] | None = None,
+                  confidence_threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Every number of the audit, as a JSON-ready dict (see README, 'results.json').
 
+    ``confidence_threshold``: the high/low split of ``judges.J.calibration`` (judges with a confidence).
     ``seed`` seeds the cluster bootstrap (the run's ``--seed``); ``n_boot`` is its number of resamples.
     ``families``: (judge -> model family, generator -> model family) for self-preference (None: unknown).
     """
@@ -275,6 +278,13 @@ def build_results(dataset: Dataset, flags: dict[str, MentionFlag], judgments: li
     for name in judges:
         judges[name]["family"] = judge_fam.get(name)
         judges[name]["self_preference"], matrix[name] = _self_preference(run, name, judge_fam.get(name), gen_fam)
+    people = {it.id: majority_direction([r.rating for r in it.human_ratings]) for it in dataset.items}
+    clusters = dict(zip(items["item_id"], items["cluster"]))
+    for name in judges:
+        cal = run_calibration([j for j in judgments if j.judge == name], people, clusters, boot,
+                              threshold=confidence_threshold)
+        if cal is not None:  # only judges that stated a confidence (or returned log-probabilities)
+            judges[name]["calibration"] = cal
     add_holm(judges)
     # issue 3: judges.J.position, .self_consistency, .cost, .raw_answers and their warnings
     add_engine_checks(judges, judgments, clusters=dict(zip(items["item_id"], items["cluster"])), boot=boot, seed=seed)

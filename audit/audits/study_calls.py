@@ -65,7 +65,8 @@ def call_judges(study: PairwiseStudy, specs: list, cache, *, both_orders: bool, 
     results, unavailable = run_judge_calls([c for _, _, c in plan], specs, cache, seed=seed, on_result=on_result,
                                            workers=0)
     rows = [CalledVerdict(item_id, c.spec.name, swap, winner_of(r.value["winner"], swap) if r.value else None,
-                          "ok" if r.value else "failed", r.error)
+                          "ok" if r.value else "failed", r.error,
+                          r.value.get("answer_probability") if r.value else None)
             for (item_id, swap, c), r in zip(plan, results)]
     raise_if_unavailable(specs, rows, unavailable)
     return rows

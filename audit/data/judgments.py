@@ -38,6 +38,7 @@ class Judgment:
     cost_usd: float | None = None
     error: str | None = None
     prompt: str | None = None  # the judge prompt as name@sha256[:8] (None: imported)
+    confidence: float | None = None  # the judge's stated confidence, else the probability of its rating (logprobs)
 
     def to_row(self) -> dict:
         # not dataclasses.asdict: that deep-copies every value, ~10x slower for these flat rows
@@ -99,5 +100,6 @@ def read_judgments_csv(path: Path) -> list[Judgment]:
                 sample=int(row["sample"] or 0), rating=num("rating"), raw_rating=num("raw_rating", int),
                 rationale=row["rationale"] or None, status=row["status"], cached=row["cached"] == "True",
                 latency_s=num("latency_s"), tokens_in=num("tokens_in", int), tokens_out=num("tokens_out", int),
-                cost_usd=num("cost_usd"), error=row["error"] or None, prompt=row.get("prompt") or None))
+                cost_usd=num("cost_usd"), error=row["error"] or None, prompt=row.get("prompt") or None,
+                confidence=num("confidence") if "confidence" in row else None))
     return out

@@ -145,6 +145,7 @@ class Judge(_Open):
     verbosity: dict[str, Any] | None = None  # shares preferring the longer answer, judge vs people
     family: str | None = None  # the judge's model family (self-preference)
     self_preference: Estimate | None = None  # inflation on its own family's answers minus on the others'
+    calibration: dict[str, Any] | None = None  # judges with a confidence: audit.stats.calibration.run_calibration
     n_items_rated: int
     n_calls: int
     n_failed: int

@@ -20,6 +20,7 @@ import jinja2.meta
 from audit.data.assets import asset_dir, read_asset
 from audit.errors import ConfigError
 
+_CONFIDENCE_MARK = re.compile(r"\{#-?\s*output:[^#]*\bconfidence\b[^#]*-?#\}")
 _TAG = re.compile(r"<(/?)\s*(response_a|response_b|user_request|user_profile|answer)\s*>", re.IGNORECASE)
 
 
@@ -105,6 +106,19 @@ class Prompt:
         """The leading ``{# ... #}`` comment of the system template, if any."""
         m = re.match(r"\s*\{#\s*(.*?)\s*#\}", self.system, re.S)
         return " ".join(m.group(1).split()) if m else ""
+
+    @property
+    def asks_confidence(self) -> bool:
+        """The prompt asks the judge for its confidence: a template declares ``{# output: confidence #}``.
+        Its answers are then validated against :class:`~audit.engine.schemas.ConfidentVerdict`."""
+        return any(_CONFIDENCE_MARK.search(t) for t in (self.system, self.user))
+
+    @property
+    def response_model(self):
+        """The structured output this prompt asks for (part of every cache key)."""
+        from audit.engine.schemas import ConfidentVerdict, Verdict
+
+        return ConfidentVerdict if self.asks_confidence else Verdict
 
     def render(self, **variables) -> list[dict[str, str]]:
         """The chat messages. Every value is fenced as untrusted text first (user templates need not

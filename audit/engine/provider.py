@@ -292,6 +292,12 @@ async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[Ba
                 model=spec.model, messages=messages, response_model=response_model,
                 max_retries=VALIDATION_RETRIES, **kwargs)
             value = obj.model_dump()
+            if spec.params.get("logprobs"):
+                from audit.engine.logprobs import answer_field, answer_probability
+
+                prob = answer_probability(completion, answer_field(response_model) or "")
+                if prob is not None:
+                    value["answer_probability"] = prob
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - classified, never swallowed silently

@@ -42,6 +42,15 @@ class Verdict(StructuredOutput):
     rationale: TrimmedText = Field(description="one or two sentences", json_schema_extra={"maxLength": 300})
 
 
+class ConfidentVerdict(Verdict):
+    """A :class:`Verdict` with the judge's stated confidence (asked by a prompt that declares
+    ``{# output: confidence #}``, e.g. the shipped ``confidence`` variant)."""
+
+    confidence: float = Field(ge=0, le=1, description="how sure you are that the response you rated higher is "
+                                                      "really better for this user: 0 = a guess, 1 = certain "
+                                                      "(with rating 3: that there is no meaningful difference)")
+
+
 @functools.lru_cache(maxsize=None)
 def schema_of(response_model: type[BaseModel] | None) -> dict | None:
     return response_model.model_json_schema() if response_model is not None else None

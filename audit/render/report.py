@@ -386,6 +386,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
                    with_figures: bool = True) -> dict:
     """Everything the template shows, as plain values (no I/O). The tables read the typed results
     (:mod:`audit.data.results`); a results.json that does not fit them is a bad input (exit 2)."""
+    from audit.render.calibration import calibration_context
     from audit.render.svg import judge_colors
 
     model = typed_results(results)
@@ -411,6 +412,7 @@ def report_context(results: dict, judgments: list[Judgment], dataset: Dataset, f
         "csp": Markup(f"default-src 'none'; img-src data:; style-src {style_src}; script-src {csp_hash(js)}; "
                       "base-uri 'none'; form-action 'none'"),
         "counterfactual": cf_html, "panels": prompts_and_juries(model), "style": style_rows(model),
+        "cal": calibration_context({n: j.get("calibration") for n, j in results.get("judges", {}).items()}, colors),
         "methods": method_rows(results), "card": card_rows(card), "bootstrap": results.get("bootstrap") or {},
         "dataset_path": (card.get("dataset") or {}).get("path", dataset.path),
         "dataset_sha": (card.get("dataset") or {}).get("sha256", dataset.sha256),

@@ -100,6 +100,11 @@ def run_summary(results: Results | dict) -> str:
                          "answers minus on the others)")
         if j.prompt and j.prompt.get("name") != "default":
             lines.append(f"  prompt: {j.prompt['name']} (sha256 {j.prompt['sha256'][:8]})")
+        cal = j.calibration
+        if cal and cal.get("n_with_confidence"):
+            lines.append(f"  confidence: decisive verdicts agree with people {fmt(cal['high'], False)} at confidence >= "
+                         f"{cal['threshold']:g} (n={cal['high']['n']}) vs {fmt(cal['low'], False)} below "
+                         f"(n={cal['low']['n']}); ECE {fmt(cal['ece'], False)}, Brier {fmt(cal['brier'], False)}")
         if j.jury:
             alpha = (j.jury.get("members_agreement") or {}).get("krippendorff_alpha") or {}
             lines.append(f"  jury: {j.jury['aggregate']} of {', '.join(j.jury['members'])}; members agree: Krippendorff "

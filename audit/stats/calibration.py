@@ -128,3 +128,43 @@ def coverage_curve(correct: Sequence[bool], confidence: Sequence[float], step: f
             rows.append({"threshold": t, "n": int(keep.sum()), "coverage": float(keep.mean()),
                          "accuracy": float(ok[keep].mean())})
     return rows
+
+
+# --- the preference run: direction of a 1-5 rating ---------------------------------------------
+
+NEUTRAL = 3.0
+
+
+def direction(rating: float) -> str:
+    """The side a 1..5 generic/personalized rating takes: "personalized" (> 3), "generic" (< 3), "same"."""
+    return "personalized" if rating > NEUTRAL else "generic" if rating < NEUTRAL else "same"
+
+
+def majority_direction(ratings: Sequence[float]) -> str | None:
+    """People's majority direction on an item: the plurality of their ratings' directions, "same" when
+    two directions share the top count (as a pairwise study's plurality label); None without ratings."""
+    counts: dict[str, int] = {}
+    for r in ratings:
+        d = direction(float(r))
+        counts[d] = counts.get(d, 0) + 1
+    if not counts:
+        return None
+    top = max(counts.values())
+    winners = [d for d, k in counts.items() if k == top]
+    return winners[0] if len(winners) == 1 else "same"
+
+
+def run_calibration(judgments, people: dict[str, str], clusters: dict[str, str], boot: ClusterBootstrap, *,
+                    threshold: float = DEFAULT_THRESHOLD) -> dict | None:
+    """The calibration block of a called judge in ``judge-audit run``: over its answered judgments
+    (every sample and order) that take a side (rating != 3) on items people rated, correct = the side
+    people's majority took (:func:`majority_direction`; an item where people saw no difference, or
+    split evenly, makes every decisive verdict wrong). None when no judgment has a confidence."""
+    rows = [j for j in judgments if j.status == "ok" and j.rating is not None]
+    if not any(j.confidence is not None for j in rows):
+        return None
+    dec = [j for j in rows if direction(j.rating) != "same" and people.get(j.item_id) is not None]
+    out = calibration([direction(j.rating) == people[j.item_id] for j in dec], [j.confidence for j in dec],
+                      [clusters[j.item_id] for j in dec], boot, threshold=threshold)
+    out["against"] = "people's majority direction (personalized / generic / same) on each item"
+    return out
