@@ -48,6 +48,40 @@ def judges_card(specs) -> dict:
                      "prompt": judge_prompt(s.prompt).to_dict()} for s in specs}
 
 
+#: The fields of a judge's fingerprint, in the order ``judge-audit drift`` compares them.
+FINGERPRINT_FIELDS = ("source", "model", "api_base", "mode", "params", "prompt", "schema_sha256", "scale",
+                      "served_models", "system_fingerprints", "tool_version")
+
+
+def judge_fingerprints(specs, judgments, imported=(), *, scale: str = "1-5") -> dict:
+    """Name -> fingerprint of every judge of a run: what was asked (model id as resolved, endpoint, mode,
+    parameters such as temperature and max tokens, prompt name and SHA-256, output-schema SHA-256, scale,
+    judge-audit version) and what answered (the distinct response ``model`` and ``system_fingerprint``
+    values the provider reported, from judgments.csv). Two runs are comparable for a judge only when
+    the fingerprints match (``judge-audit drift`` names the fields that differ). Imported judges have
+    only a source and a name: their provenance is whatever produced the data."""
+    import hashlib
+    import json
+
+    from audit import __version__
+    from audit.engine.prompts import judge_prompt
+
+    out = {}
+    for s in specs:
+        rows = [j for j in judgments if j.judge == s.name and j.status == "ok"]
+        prompt = judge_prompt(s.prompt)
+        schema = json.dumps(prompt.response_model.model_json_schema(), sort_keys=True, separators=(",", ":"))
+        out[s.name] = {"source": "called", "model": s.model, "api_base": s.api_base, "mode": s.mode,
+                       "params": dict(sorted(s.params.items())), "prompt": prompt.to_dict(),
+                       "schema_sha256": hashlib.sha256(schema.encode()).hexdigest(), "scale": scale,
+                       "served_models": sorted({j.served_model for j in rows if j.served_model}),
+                       "system_fingerprints": sorted({j.system_fingerprint for j in rows if j.system_fingerprint}),
+                       "tool_version": __version__}
+    for name in imported:
+        out[name] = {"source": "imported", "model": name, "scale": scale}
+    return out
+
+
 def call_counts(judgments) -> dict:
     """Calls made (imported rows are not calls), cache hits, failures and the cost of this run's uncached calls."""
     from audit.data.judgments import NO_CALL_STATUSES

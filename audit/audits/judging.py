@@ -68,6 +68,8 @@ def judgment_row(item: Item, c: Call, res: CallResult) -> Judgment:
         raw = int(res.value["rating"])
         row.raw_rating, row.rating, row.rationale, row.status = raw, float(to_preference_scale(raw, c.order)), res.value["rationale"], "ok"
         row.confidence = confidence_of(res.value)
+        served = res.value.get("_response") or {}
+        row.served_model, row.system_fingerprint = served.get("model"), served.get("system_fingerprint")
     return row
 
 

@@ -22,7 +22,7 @@ from audit.audits.flagging import flag_items
 from audit.data.judgments import Judgment, imported_judgments
 from audit.audits.judging import plan_calls, run_judges
 from audit.data.items import Dataset, first_items, load_items
-from audit.audits.card import audit_card as card_of
+from audit.audits.card import audit_card as card_of, judge_fingerprints
 from audit.stats.bootstrap import DEFAULT_REPS
 from audit.data.files import carried_sections, clean_json, output_dir, write_json
 from audit.data.results import versioned
@@ -110,6 +110,7 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     judge_models.update({j.name: j.describe() for j in juries})
     judge_sources.update({j.name: "jury" for j in juries})
     card = audit_card(dataset, called, opts, judgments)
+    card["fingerprints"] = judge_fingerprints(called, judgments, imported)
     if juries:
         card["juries"] = {j.name: {"members": list(j.members), "aggregate": j.aggregate} for j in juries}
     fams = load_families(opts.config)
@@ -122,6 +123,8 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
     clusters = {it.id: it.user_id or it.id for it in dataset.items}
     for jury in juries:
         results["judges"][jury.name]["jury"] = jury_entry(jury, judgments, clusters, seed=opts.seed)
+    for name, fp in card["fingerprints"].items():
+        results["judges"][name]["fingerprint"] = fp
     # relevance / counterfactual sections merged into this folder's results.json earlier survive the new run
     carried, notes = carried_sections(Path(opts.out) / "results.json", dataset.sha256)
     for note in notes:

@@ -1,4 +1,4 @@
-"""The audit commands: run, report, judges, check, relevance, counterfactual, study."""
+"""The audit commands: run, report, judges, check, relevance, counterfactual, study, drift."""
 
 from __future__ import annotations
 
@@ -359,3 +359,39 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed, config,
     click.echo(study_summary(outcome.results))
     for path in publish(outcome).values():
         click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--judge", "judges", multiple=True, metavar="NAME",
+              help="Judge to compare (repeatable; default: every judge present in all the runs).")
+@click.option("--out", type=click.Path(path_type=Path), default="judge-audit-drift", show_default=True,
+              help="Output folder (drift.json, drift.html).")
+@click.option("--chart", type=click.Path(path_type=Path), metavar="FILE.html",
+              help="Also write the drift page (with the EWMA chart of a series) to this file.")
+@seed_option("Seed of the cluster bootstrap.")
+def drift(runs, judges, out, chart, seed):
+    """Did the judge change? Compare saved run folders (no model call).
+
+    Two runs: the judge's fingerprint and the fields that differ, its rating shift on anchor items
+    (identical in both runs) against the total score change, the system's share, its agreement with
+    people before and after, and the items whose verdict flipped. Three or more runs: each run's
+    shift against the first on an EWMA control chart.
+
+    \b
+    Examples:
+      judge-audit drift runs/2026-10-01 runs/2026-11-01
+      judge-audit drift runs/* --judge claude --chart drift.html
+    """
+    from audit.audits.drift import DriftOptions, run_drift
+    from audit.data.files import atomic_write
+    from audit.render.drift import drift_summary
+    from audit.render.outputs import page_html, publish
+
+    outcome = run_drift(DriftOptions(runs=list(runs), judges=list(judges), out=out, seed=seed))
+    click.echo(drift_summary(outcome.results))
+    for path in publish(outcome).values():
+        click.echo(f"wrote {path}")
+    if chart:
+        atomic_write(chart, page_html(outcome))
+        click.echo(f"wrote {chart}")

@@ -39,6 +39,8 @@ class Judgment:
     error: str | None = None
     prompt: str | None = None  # the judge prompt as name@sha256[:8] (None: imported)
     confidence: float | None = None  # the judge's stated confidence, else the probability of its rating (logprobs)
+    served_model: str | None = None  # the model the provider said answered (response "model")
+    system_fingerprint: str | None = None  # the provider's system_fingerprint of the response, when it sends one
 
     def to_row(self) -> dict:
         # not dataclasses.asdict: that deep-copies every value, ~10x slower for these flat rows
@@ -101,5 +103,6 @@ def read_judgments_csv(path: Path) -> list[Judgment]:
                 rationale=row["rationale"] or None, status=row["status"], cached=row["cached"] == "True",
                 latency_s=num("latency_s"), tokens_in=num("tokens_in", int), tokens_out=num("tokens_out", int),
                 cost_usd=num("cost_usd"), error=row["error"] or None, prompt=row.get("prompt") or None,
-                confidence=num("confidence") if "confidence" in row else None))
+                confidence=num("confidence") if "confidence" in row else None,
+                served_model=row.get("served_model") or None, system_fingerprint=row.get("system_fingerprint") or None))
     return out

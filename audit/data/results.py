@@ -146,6 +146,7 @@ class Judge(_Open):
     family: str | None = None  # the judge's model family (self-preference)
     self_preference: Estimate | None = None  # inflation on its own family's answers minus on the others'
     calibration: dict[str, Any] | None = None  # judges with a confidence: audit.stats.calibration.run_calibration
+    fingerprint: dict[str, Any] | None = None  # what was asked and what answered (audit.audits.card.judge_fingerprints)
     n_items_rated: int
     n_calls: int
     n_failed: int

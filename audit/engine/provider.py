@@ -266,6 +266,10 @@ def price(model: str, tokens_in: int | None, tokens_out: int | None) -> float | 
     return float(cin) + float(cout)
 
 
+#: Key of the provider's own report (response ``model`` and ``system_fingerprint``) in a call's value.
+RESPONSE_KEY = "_response"
+
+
 async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[BaseModel] | None,
                   api_key: str | None = None) -> Attempt:
     """One attempt at a call: one request, plus instructor's re-asks when the output is invalid."""
@@ -308,6 +312,9 @@ async def attempt(spec: JudgeSpec, messages: list[dict], response_model: type[Ba
         return Attempt(kind, latency_s=time.perf_counter() - started,
                        retry_after=retry_after(exc) if kind == "retry" else None, error=error)
     latency = time.perf_counter() - started
+    served = {"model": getattr(completion, "model", None), "system_fingerprint": getattr(completion, "system_fingerprint", None)}
+    if any(v is not None for v in served.values()):  # what the provider says answered (drift fingerprints)
+        value[RESPONSE_KEY] = {k: (str(v) if v is not None else None) for k, v in served.items()}
     usage = getattr(completion, "usage", None)
     tin, tout = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
     return Attempt("ok", value, latency, tin, tout, price(spec.model, tin, tout))

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from audit.audits.counterfactual import CounterfactualOutcome
+from audit.audits.drift import DriftOutcome
 from audit.audits.preference import RunOutcome
 from audit.audits.relevance import RelevanceOutcome
 from audit.audits.study import StudyOutcome
 from audit.data.files import atomic_write
 
 PAGES = {RunOutcome: "report.html", RelevanceOutcome: "relevance.html", CounterfactualOutcome: "counterfactual.html",
-         StudyOutcome: "report.html"}
+         StudyOutcome: "report.html", DriftOutcome: "drift.html"}
 
 
 def page_html(outcome) -> str:
@@ -29,6 +30,10 @@ def page_html(outcome) -> str:
         from audit.render.counterfactual import render_counterfactual_html
 
         return render_counterfactual_html(outcome.results["counterfactual"])
+    if isinstance(outcome, DriftOutcome):
+        from audit.render.drift import render_drift_html
+
+        return render_drift_html(outcome.results)
     if isinstance(outcome, StudyOutcome):
         from audit.render.study import render_study_html
 
@@ -39,7 +44,7 @@ def page_html(outcome) -> str:
 def publish(outcome) -> dict[str, Path]:
     """Write the outcome's page into its output folder (atomically) and add it to ``outcome.paths``
     as ``report`` (the last file written). Returns ``outcome.paths``."""
-    path = Path(outcome.paths["results"]).with_name(PAGES[type(outcome)])
+    path = Path(outcome.paths.get("results") or outcome.paths["drift"]).with_name(PAGES[type(outcome)])
     atomic_write(path, page_html(outcome))
     outcome.paths["report"] = path
     return outcome.paths
