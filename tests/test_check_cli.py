@@ -733,6 +733,7 @@ RESULTS_PATH = {
     "max_over_selection_ratio": lambda r, j, kind: r["relevance"]["judges"][j]["over_selection_ratio"],
     "min_relevance_f1": lambda r, j, kind: r["relevance"]["judges"][j]["f1"],
     "max_counterfactual_effect": lambda r, j, kind: r["counterfactual"]["judges"][j][f"{kind}_effect"],
+    "max_judge_shift": lambda r, j, kind: r["drift"]["judges"][j]["judge_shift"],
 }
 
 
@@ -752,8 +753,12 @@ def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, 
     monkeypatch.setenv("JA_GATE_KEY", "sk-gate")
     with OpenAIServer(cf_judge(1), require_api_key="sk-gate", mode="json") as namer:
         cfg = cf_config(tmp_path, namer=namer)
+        prev = CliRunner().invoke(cli, ["run", "--judges", "namer", "--data", str(bundled_example()), "--config", str(cfg),
+                                        "--out", str(tmp_path / "prev")])
+        assert prev.exit_code == 0, prev.output
         r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--out", tmp_path / "o",
-                  "--relevance-data", rel_data, "--json", tmp_path / "c.json",
+                  "--relevance-data", rel_data, "--json", tmp_path / "c.json", "--drift-from", tmp_path / "prev",
+                  "--max-judge-shift", "3",
                   "--min-items", "10", "--max-inflation", "3", "--max-mention-gap", "3", "--min-spearman", "-1",
                   "--max-style-controlled-mention-gap", "5", "--max-self-preference", "3",
                   "--max-position-flip-rate", "1", "--max-over-selection-ratio", "5", "--min-relevance-f1", "0",

@@ -91,7 +91,7 @@ def two_runs(tmp_path_factory, server):
     return tmp, a, b
 
 
-@covers("drift", "drift --out")
+@covers("drift", "drift runs", "drift --out")
 def test_decomposition_recovers_the_planted_shift(two_runs):
     tmp, a, b = two_runs
     out = tmp / "drift-out"
@@ -189,3 +189,44 @@ def test_ewma_limits_by_hand():
     w = [3 * 0.1 * np.sqrt(0.2 / 1.8 * (1 - 0.8 ** (2 * max(k, 1)))) for k in range(4)]
     assert [p["upper"] for p in ch["points"]] == pytest.approx(w)
     assert ch["first_outside"] == 3  # z3 = 0.2*0.6 + 0.8*(0.2*-0.1 + 0.8*0.02) = 0.1168 > w3
+
+
+@covers("check --drift-from", "check --max-judge-shift", "check --require-same-fingerprint")
+def test_gate_on_judge_shift_and_fingerprint(tmp_path, two_runs, server):
+    """`check --drift-from RUN`: the same judge passes; the shifted judge fails max_judge_shift (its CI
+    bound farthest from 0 is above 0.2); a changed temperature fails require_same_fingerprint, naming
+    the field; a drift key without --drift-from is a usage error."""
+    _, a, _ = two_runs
+    data = write_data(tmp_path / "d.jsonl", "a")
+
+    def check(name, responder, *extra, params=""):
+        server.responder = responder
+        cfg = config(tmp_path / name, server.srv, "judge-x") if (tmp_path / name).mkdir() is None else None
+        if params:
+            cfg.write_text(cfg.read_text() + params)
+        return invoke("check", "--judge", "judge-x", "--data", data, "--config", cfg, "--out", tmp_path / name / "out",
+                      "--cache-dir", tmp_path / name / "cache", "--json", tmp_path / name / "c.json", *extra,
+                      env={KEY: "sk-opts"})
+
+    same = check("same", judge(set()), "--drift-from", a, "--max-judge-shift", "0.2", "--require-same-fingerprint")
+    assert same.exit_code == 0, same.output
+    assert "PASS  max_judge_shift" in same.output and "PASS  require_same_fingerprint" in same.output
+    res = json.loads((tmp_path / "same" / "out" / "results.json").read_text())
+    assert res["drift"]["judges"]["judge-x"]["judge_shift"]["estimate"] == 0
+
+    shifted = check("shifted", judge(SHIFTED), "--drift-from", a, "--max-judge-shift", "0.2")
+    assert shifted.exit_code == 1, shifted.output
+    c = next(c for c in json.loads((tmp_path / "shifted" / "c.json").read_text())["checks"] if c["name"] == "max_judge_shift")
+    assert c["estimate"] == pytest.approx(14 / 50) and not c["passed"]  # all 50 items are anchors here; and c["bound"] == pytest.approx(max(map(abs, c["ci"])))
+
+    warm = check("warm", judge(set()), "--drift-from", a, "--require-same-fingerprint",
+                 params="params = { temperature = 0.5 }\n")
+    assert warm.exit_code == 1, warm.output
+    assert "FAIL  require_same_fingerprint" in warm.output and "in: params" in warm.output
+
+    policy = tmp_path / "p.toml"
+    policy.write_text("max_judge_shift = 0.2\nrequire_same_fingerprint = true\n")
+    usage = check("usage", judge(set()), "--policy", policy)
+    assert usage.exit_code == 2 and "give --drift-from RUN" in usage.output
+    policy.write_text("require_same_fingerprint = 1\n")
+    assert check("bad", judge(set()), "--policy", policy, "--drift-from", a).exit_code == 2

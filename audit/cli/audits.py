@@ -166,6 +166,13 @@ def prompts():
 @click.option("--min-relevance-f1", type=float, help="Limit on the CI lower bound of relevance F1 against the human majority (needs --relevance-data).")
 @click.option("--max-counterfactual-effect", type=float, help="Limit on |causal mention effect| (CI bound farthest from 0; runs the counterfactual test on --data).")
 @click.option("--relevance-data", type=click.Path(path_type=Path), help="JSONL or CSV of relevance pairs for the relevance thresholds (as for `judge-audit relevance`).")
+@click.option("--drift-from", type=click.Path(path_type=Path), metavar="RUN",
+              help="A saved run of this judge (an earlier run/check output folder) for --max-judge-shift and "
+                   "--require-same-fingerprint.")
+@click.option("--max-judge-shift", type=float,
+              help="Limit on |judge shift| since --drift-from (CI bound farthest from 0; mean rating change on anchor items).")
+@click.option("--require-same-fingerprint", is_flag=True, default=None,
+              help="Fail when the judge's fingerprint (model snapshot, prompt, schema, parameters) differs from --drift-from.")
 @config_option
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Folder for the audit's outputs.")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="Write JUnit XML (one testcase per check).")
@@ -176,7 +183,8 @@ def prompts():
 @cache_dir_option
 def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_gap, min_spearman,
           max_style_controlled_mention_gap, max_self_preference, max_position_flip_rate, max_over_selection_ratio, min_relevance_f1, max_counterfactual_effect, relevance_data,
-          config, out, junit_path, json_path, md_path, flagger, seed, cache_dir):
+          drift_from, max_judge_shift, require_same_fingerprint, config, out, junit_path, json_path, md_path, flagger, seed,
+          cache_dir):
     """Gate a judge in CI: fail when it is more biased than the policy allows or than its baseline.
 
     \b
@@ -185,6 +193,7 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
       judge-audit check --judge new-judge --baseline claude --data audit.jsonl
       judge-audit check --judge new-judge --baseline last-audit/results.json --max-inflation 0.5
       judge-audit check --judge new-judge --relevance-data rel.jsonl --min-relevance-f1 0.4 --max-counterfactual-effect 0.5
+      judge-audit check --judge claude --drift-from runs/2026-10-01 --max-judge-shift 0.2 --require-same-fingerprint
     \b
     Exit codes: 0 passed, 1 a check failed, 2 bad input or configuration,
                 3 a judge is unavailable (credentials, provider down).
@@ -207,9 +216,15 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
                              max_over_selection_ratio=max_over_selection_ratio, min_relevance_f1=min_relevance_f1,
                              max_counterfactual_effect=max_counterfactual_effect,
                              max_style_controlled_mention_gap=max_style_controlled_mention_gap,
-                             max_self_preference=max_self_preference)
+                             max_self_preference=max_self_preference, max_judge_shift=max_judge_shift)
+    if require_same_fingerprint:
+        from dataclasses import replace
+
+        pol = replace(pol, require_same_fingerprint=True,
+                      sources=pol.sources | {"require_same_fingerprint": "option --require-same-fingerprint"})
     opts = CheckOptions(judge=judge, policy=pol, data=data, baseline=baseline, config=config, out=out,
-                        flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data)
+                        flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data,
+                        drift_from=drift_from)
     outcome = run_check(opts, log=lambda s: click.echo(s, err=True), progress=progress)
     for stage in outcome.stages:  # the pages of the audits the gate ran (paid results are never drawn twice)
         publish(stage)

@@ -20,7 +20,7 @@ from audit.errors import ConfigError, InputError
 from audit.gate.baseline import compare_with_baseline, item_table
 from audit.gate.checks import (Check, GateReport, counterfactual_checks, evaluate, relevance_checks,
                                unmeasured_checks)
-from audit.gate.policy import AUDIT_KEYS, COUNTERFACTUAL_KEYS, COUNTERFACTUAL_KINDS, RELEVANCE_KEYS, Policy
+from audit.gate.policy import AUDIT_KEYS, COUNTERFACTUAL_KEYS, COUNTERFACTUAL_KINDS, DRIFT_KEYS, RELEVANCE_KEYS, Policy
 from audit.stats.tables import items_frame
 
 
@@ -36,6 +36,7 @@ class CheckOptions:
     seed: int = 0
     cache_dir: Path | None = None
     relevance_data: Path | None = None  # relevance pairs for max_over_selection_ratio / min_relevance_f1
+    drift_from: Path | None = None  # a saved run of the judge: max_judge_shift / require_same_fingerprint against it
 
 
 @dataclass
@@ -193,6 +194,43 @@ def _baseline_of(opts: CheckOptions) -> tuple[SavedBaseline | None, str | None]:
     return None, name
 
 
+def _drift_source(opts: CheckOptions):
+    """The saved run of ``--drift-from`` (read before any call); a drift key without it is a usage error."""
+    from audit.audits.saved import read_run
+
+    if opts.drift_from is None:
+        raise ConfigError("max_judge_shift and require_same_fingerprint compare with a saved run: give --drift-from RUN "
+                          "(the output folder of an earlier `judge-audit run` or `check` of this judge)")
+    previous = read_run(opts.drift_from)
+    if opts.judge not in (previous.results.get("judges") or {}):
+        raise ConfigError(f"judge {opts.judge!r} is not in {opts.drift_from} (judges there: "
+                          f"{', '.join(previous.results.get('judges') or {})})")
+    return previous
+
+
+def _drift_stage(opts: CheckOptions, policy: Policy, outcome, previous, paths: dict[str, Path]) -> list[Check]:
+    """Compare the judge with its saved run (:func:`audit.audits.drift.compare`), write the comparison into
+    results.json (``drift``), and check ``max_judge_shift`` and ``require_same_fingerprint``."""
+    from audit.audits.drift import compare
+    from audit.audits.saved import RunFiles
+    from audit.data.files import load_json, write_json
+    from audit.gate.checks import fingerprint_check, threshold_check
+
+    current = RunFiles(outcome.results, outcome.judgments, outcome.dataset, outcome.flags)
+    d = compare(previous, current, opts.judge, seed=opts.seed)
+    section = {"from": str(opts.drift_from), "judges": {opts.judge: d}}
+    outcome.results["drift"] = section
+    on_disk = load_json(paths["results"])  # with the relevance / counterfactual sections merged by their stages
+    write_json(paths["results"], {**on_disk, "drift": section})
+    checks = []
+    if policy.max_judge_shift is not None:
+        checks.append(threshold_check("max_judge_shift", d["judge_shift"], policy.max_judge_shift,
+                                      policy.sources.get("max_judge_shift", "")))
+    if policy.require_same_fingerprint:
+        checks.append(fingerprint_check(d, str(opts.drift_from), policy.sources.get("require_same_fingerprint", "")))
+    return checks
+
+
 def _read_inputs(opts: CheckOptions, relevance: bool, items: bool):
     """(relevance pairs, items): every input read and checked before the first call."""
     from audit.audits.common import bundled
@@ -231,9 +269,11 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
 
     saved, base_name = _baseline_of(opts)
     policy = opts.policy
-    if not policy.thresholds() and not opts.baseline:
+    if not policy.thresholds() and not opts.baseline and not policy.require_same_fingerprint:
         raise ConfigError("nothing to check: give --policy FILE, a threshold option (e.g. --max-inflation 0.5) or --baseline")
-    run_main = policy.gates(AUDIT_KEYS) or bool(opts.baseline)
+    run_drift = policy.gates(DRIFT_KEYS) or policy.require_same_fingerprint
+    previous = _drift_source(opts) if run_drift else None
+    run_main = policy.gates(AUDIT_KEYS) or bool(opts.baseline) or run_drift
     run_cf = policy.gates(COUNTERFACTUAL_KEYS)
     run_rel = policy.gates(RELEVANCE_KEYS)
     notes: list[str] = []
@@ -280,6 +320,9 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
             paths |= {f"relevance_{k}": v for k, v in rel.paths.items()}
             paths.setdefault("results", rel.paths["results"])
     checks += rel_checks + cf_checks
+
+    if run_drift:
+        checks += _drift_stage(opts, policy, outcome, previous, paths)
 
     if opts.baseline:
         items = items_frame(outcome.dataset, outcome.flags)

@@ -88,6 +88,19 @@ def threshold_check(key: str, est: dict | None, limit: float, source: str = "", 
     return Check(**common, bound=bound, passed=passed, detail=f"{g.tested} {shown} {rel} limit {limit:g}")
 
 
+def fingerprint_check(drift: dict, previous: str, source: str = "") -> Check:
+    """``require_same_fingerprint``: the judge's fingerprint equals the one of the ``--drift-from`` run;
+    fails naming the differing fields, or saying that the saved run recorded none (cannot verify)."""
+    diff = drift.get("fingerprint_diff")
+    if diff is None:
+        detail = f"cannot verify: {drift.get('fingerprint_note', 'no fingerprint recorded')}"
+    else:
+        detail = ("identical to " + previous) if not diff else f"differs from {previous} in: {', '.join(diff)}"
+    return Check("require_same_fingerprint", "the judge's fingerprint (model snapshot, prompt, schema, parameters) "
+                 "equals the --drift-from run's", None, None, None, "==", "fingerprint fields", None, diff == [],
+                 detail, "audit.audits.drift.fingerprint_diff", int(drift.get("n_common_items") or 0), None, source)
+
+
 def count_check(key: str, n: int, limit: int, source: str = "") -> Check:
     """A minimum count (``min_items``): too few is its own failure."""
     passed = n >= limit

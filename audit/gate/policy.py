@@ -18,6 +18,8 @@ Policy file (TOML, every key optional; see fixtures/judge-policy.toml and docs/G
     max_style_controlled_mention_gap = 0.5  # CI bound farthest from 0 of the judge's excess over people of the
                                     # mention coefficient at equal length and markdown (audit.stats.style)
     max_self_preference = 0.3       # upper CI bound of the judge's inflation on its own family's answers minus on the others
+    max_judge_shift = 0.2           # CI bound farthest from 0 of the judge's rating shift on anchor items since --drift-from RUN
+    require_same_fingerprint = true # with --drift-from: fail when the judge's fingerprint (model snapshot, prompt, params...) changed
 
     [baseline]                      # used with --baseline
     metrics = ["inflation", "mention_gap", "spearman"]
@@ -73,6 +75,9 @@ GATE_KEYS: dict[str, GateKey] = {g.key: g for g in (
             "CI upper bound", "relevance", ("over_selection_ratio",), low=0, why="it bounds a ratio of selection rates"),
     GateKey("min_relevance_f1", "relevance F1 against the human majority", ">=", "CI lower bound", "relevance", ("f1",),
             low=0, high=1),
+    GateKey("max_judge_shift", "judge shift since the --drift-from run: mean rating change on anchor items "
+            "(identical in both runs)", "<=", "|CI bound| farthest from 0", "drift", ("judge_shift",), low=0,
+            why="it bounds an absolute shift"),
     GateKey("max_counterfactual_effect", "causal mention effect: rating(with the mention) - rating(without), same "
             "answer otherwise", "<=", "|CI bound| farthest from 0", "counterfactual", ("{kind}_effect",), low=0,
             why="it bounds an absolute effect"),
@@ -83,6 +88,7 @@ THRESHOLDS: dict[str, tuple[str, str, str]] = {k: (g.metric, g.comparison, g.tes
 AUDIT_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "preference")
 RELEVANCE_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "relevance")
 COUNTERFACTUAL_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "counterfactual")
+DRIFT_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "drift")
 COUNTERFACTUAL_KINDS = ("ablation", "injection")  # one check per kind (audit.text.variants.ABLATED / INJECTED)
 # baseline metric -> the threshold it belongs to
 BASELINE_METRICS = {
@@ -112,6 +118,8 @@ class Policy:
     max_counterfactual_effect: float | None = None
     max_style_controlled_mention_gap: float | None = None
     max_self_preference: float | None = None
+    max_judge_shift: float | None = None
+    require_same_fingerprint: bool = False  # with --drift-from: the judge's fingerprint must be unchanged
     baseline_metrics: tuple[str, ...] | None = None  # None: the gated metrics (or the defaults)
     n_resamples: int = 2000
     seed: int = 0
@@ -147,6 +155,7 @@ class Policy:
     def to_dict(self) -> dict:
         return {
             "thresholds": self.thresholds(),
+            "require_same_fingerprint": self.require_same_fingerprint,
             "sources": {k: self.sources.get(k, "") for k in self.thresholds()},
             "baseline": {"metrics": list(self.compared_metrics()), "n_resamples": self.n_resamples, "seed": self.seed},
         }
@@ -190,11 +199,16 @@ def parse_policy(text: str, source: str) -> Policy:
                 raise ConfigError(f"{source}: [baseline] must be a table")
             values.update(_parse_baseline(value, source))
             continue
+        if key == "require_same_fingerprint":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{source}: require_same_fingerprint: must be true or false (got {value!r})")
+            values[key] = value
+            continue
         if key not in THRESHOLDS:
-            raise _unknown(key, [*THRESHOLDS, "baseline"], source)
+            raise _unknown(key, [*THRESHOLDS, "require_same_fingerprint", "baseline"], source)
         _check_value(key, value, f"{source}: {key}")
         values[key] = int(value) if key == "min_items" else float(value)
-    sources = {k: source for k in values if k in THRESHOLDS}
+    sources = {k: source for k in values if k in THRESHOLDS or k == "require_same_fingerprint"}
     return Policy(**values, sources=sources)
 
 

@@ -130,6 +130,8 @@ def format_check(c: Check, width: int = NAME_WIDTH) -> str:
     if c.name == "min_items":
         est, ci = f"{int(c.estimate or 0)}", "-"
         limit = f">= {int(c.limit)}"
+    elif c.name == "require_same_fingerprint":
+        return f"{c.status}  {c.name:<{width}} {c.detail}"
     else:
         est = num(c.estimate, signed=True)
         ci = ci_text(c.ci, signed=True) if c.ci else "no CI"
