@@ -334,6 +334,7 @@ class OpenAIServer:
     mode: ``"json_schema" | "json" | "tools"``: every chat request must have the
         shape of that structured-output mode, else 400 (see the module docstring).
     allow_text: with ``mode``, also accept plain free-text requests.
+    system_fingerprint: the ``system_fingerprint`` of every response (a provider's snapshot id).
     token_probability: ``callable(request, token, index) -> float`` in (0, 1]: the probability
         returned for each content token when a request asks ``logprobs`` (default 0.9 each).
     """
@@ -353,6 +354,7 @@ class OpenAIServer:
         mode: Optional[str] = None,
         allow_text: bool = False,
         token_probability: Optional[Callable[[dict, str, int], float]] = None,
+        system_fingerprint: str = "fp_test",
     ):
         self.responder: Responder = responder or default_responder
         self.latency = latency
@@ -372,6 +374,7 @@ class OpenAIServer:
         self.mode = mode
         self.allow_text = allow_text
         self.token_probability = token_probability
+        self.system_fingerprint = system_fingerprint
         self.shape_errors: list = []
 
         self._rng = random.Random(seed)
@@ -654,7 +657,7 @@ class OpenAIServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model or "test-model",
-            "system_fingerprint": "fp_test",
+            "system_fingerprint": self.system_fingerprint,
             "choices": [{"index": 0, "message": message, "logprobs": self._logprobs(request, content) if not tools else None,
                          "finish_reason": finish}],
             "usage": {
