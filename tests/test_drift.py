@@ -230,3 +230,31 @@ def test_gate_on_judge_shift_and_fingerprint(tmp_path, two_runs, server):
     assert usage.exit_code == 2 and "give --drift-from RUN" in usage.output
     policy.write_text("require_same_fingerprint = 1\n")
     assert check("bad", judge(set()), "--policy", policy, "--drift-from", a).exit_code == 2
+
+
+def test_imported_ratings_drift_too(tmp_path):
+    """Runs of `judge-audit run` on data whose judge ratings were imported (no call): the judge's ratings
+    move +1 on 5 of 20 items between the two exports, and the fingerprints (source and name only) match."""
+    def data(path, shifted):
+        with path.open("w") as fh:
+            fh.write("# SYNTHETIC TEST DATA written by tests/test_drift.py: not real answers, people or models\n")
+            for i in range(20):
+                fh.write(json.dumps({
+                    "id": f"m{i}", "user_id": f"u{i % 5}", "prompt": f"Question {i}?", "attributes": ["runs marathons"],
+                    "generator": "style-test", "generic": f"generic {i}", "personalized": f"personal {i}",
+                    "human_ratings": [{"annotator": "annotator-A", "rating": 3}],
+                    "judge_ratings": [{"judge": "exported-judge", "rating": 3 + (shifted and i < 5)}]}) + "\n")
+        return path
+
+    runs = []
+    for name, shifted in (("a", False), ("b", True)):
+        out = tmp_path / name
+        r = invoke("run", "--data", data(tmp_path / f"{name}.jsonl", shifted), "--out", out)
+        assert r.exit_code == 0, r.output
+        runs.append(out)
+    r = invoke("drift", *runs, "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "o" / "drift.json").read_text())["judges"]["exported-judge"]
+    assert d["judge_shift"]["estimate"] == pytest.approx(5 / 20) and d["judge_shift"]["n_anchors"] == 20
+    assert d["fingerprint_diff"] == [] and d["fingerprints"]["a"]["source"] == "imported"
+    assert d["flips"]["n_flipped"] == 5
