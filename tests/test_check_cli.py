@@ -734,6 +734,9 @@ RESULTS_PATH = {
     "min_relevance_f1": lambda r, j, kind: r["relevance"]["judges"][j]["f1"],
     "max_counterfactual_effect": lambda r, j, kind: r["counterfactual"]["judges"][j][f"{kind}_effect"],
     "max_judge_shift": lambda r, j, kind: r["drift"]["judges"][j]["judge_shift"],
+    "max_acceptance_inflation": lambda r, j, kind: r["extraction"]["judges"][j]["acceptance_inflation"],
+    "min_reject_recall": lambda r, j, kind: r["extraction"]["judges"][j]["reject_recall"],
+    "min_extraction_kappa": lambda r, j, kind: r["extraction"]["judges"][j]["kappa_with_humans"],
 }
 
 
@@ -756,9 +759,16 @@ def test_gate_decides_on_exactly_the_results_json_estimates(tmp_path, rel_data, 
         prev = CliRunner().invoke(cli, ["run", "--judges", "namer", "--data", str(bundled_example()), "--config", str(cfg),
                                         "--out", str(tmp_path / "prev")])
         assert prev.exit_code == 0, prev.output
+        ext = tmp_path / "ext.jsonl"  # stage 1: the namer's imported verifier labels (no call)
+        ext.write_text("".join(json.dumps({
+            "id": f"x{i}", "user_id": f"u{i % 4}", "conversation": f"User: message {i}", "attribute": f"attribute {i}",
+            "human_labels": [{"annotator": "ann-a", "label": ["accept", "reject", "uncertain"][i % 3]},
+                             {"annotator": "ann-b", "label": ["accept", "reject"][i % 2]}],
+            "judge_labels": [{"judge": "namer", "label": ["accept", "reject"][(i // 2) % 2]}]}) + "\n" for i in range(16)))
         r = check("--judge", "namer", "--data", bundled_example(), "--config", cfg, "--out", tmp_path / "o",
                   "--relevance-data", rel_data, "--json", tmp_path / "c.json", "--drift-from", tmp_path / "prev",
-                  "--max-judge-shift", "3",
+                  "--max-judge-shift", "3", "--extraction-data", ext, "--max-acceptance-inflation", "1",
+                  "--min-reject-recall", "0", "--min-extraction-kappa", "-1",
                   "--min-items", "10", "--max-inflation", "3", "--max-mention-gap", "3", "--min-spearman", "-1",
                   "--max-style-controlled-mention-gap", "5", "--max-self-preference", "3",
                   "--max-position-flip-rate", "1", "--max-over-selection-ratio", "5", "--min-relevance-f1", "0",

@@ -41,6 +41,7 @@ COMMANDS = [
     "judge-audit study --layout llmbar --data ../shared/data/llmbar/Dataset/Processed/MT-Bench --judges "
     "GPT-4/Vanilla_NoRules,ChatGPT/Vanilla_NoRules,LLaMA2/Vanilla_NoRules,PaLM2/Vanilla_NoRules",
     "judge-audit plan --effect 0.3 --sd 1.0",
+    "judge-audit extraction",
     "judge-audit run --judges local,local@debiased --out prompt-out",
 ]
 

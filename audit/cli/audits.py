@@ -1,4 +1,4 @@
-"""The audit commands: run, report, judges, check, relevance, counterfactual, study, drift."""
+"""The audit commands: run, report, judges, check, relevance, counterfactual, study."""
 
 from __future__ import annotations
 
@@ -166,6 +166,14 @@ def prompts():
 @click.option("--min-relevance-f1", type=float, help="Limit on the CI lower bound of relevance F1 against the human majority (needs --relevance-data).")
 @click.option("--max-counterfactual-effect", type=float, help="Limit on |causal mention effect| (CI bound farthest from 0; runs the counterfactual test on --data).")
 @click.option("--relevance-data", type=click.Path(path_type=Path), help="JSONL or CSV of relevance pairs for the relevance thresholds (as for `judge-audit relevance`).")
+@click.option("--extraction-data", type=click.Path(path_type=Path),
+              help="Extracted attributes with human labels for the stage-1 thresholds (as for `judge-audit extraction`).")
+@click.option("--max-acceptance-inflation", type=float,
+              help="Limit on the CI upper bound of the verifier's acceptance rate minus people's (needs --extraction-data).")
+@click.option("--min-reject-recall", type=float,
+              help="Limit on the CI lower bound of the share of human-rejected attributes the verifier rejects.")
+@click.option("--min-extraction-kappa", type=float,
+              help="Limit on the CI lower bound of the verifier's Cohen's kappa with the human label.")
 @click.option("--drift-from", type=click.Path(path_type=Path), metavar="RUN",
               help="A saved run of this judge (an earlier run/check output folder) for --max-judge-shift and "
                    "--require-same-fingerprint.")
@@ -183,6 +191,7 @@ def prompts():
 @cache_dir_option
 def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_gap, min_spearman,
           max_style_controlled_mention_gap, max_self_preference, max_position_flip_rate, max_over_selection_ratio, min_relevance_f1, max_counterfactual_effect, relevance_data,
+          extraction_data, max_acceptance_inflation, min_reject_recall, min_extraction_kappa,
           drift_from, max_judge_shift, require_same_fingerprint, config, out, junit_path, json_path, md_path, flagger, seed,
           cache_dir):
     """Gate a judge in CI: fail when it is more biased than the policy allows or than its baseline.
@@ -194,6 +203,7 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
       judge-audit check --judge new-judge --baseline last-audit/results.json --max-inflation 0.5
       judge-audit check --judge new-judge --relevance-data rel.jsonl --min-relevance-f1 0.4 --max-counterfactual-effect 0.5
       judge-audit check --judge claude --drift-from runs/2026-10-01 --max-judge-shift 0.2 --require-same-fingerprint
+      judge-audit check --judge new-verifier --extraction-data attributes.jsonl --policy policy.toml
     \b
     Exit codes: 0 passed, 1 a check failed, 2 bad input or configuration,
                 3 a judge is unavailable (credentials, provider down).
@@ -216,7 +226,9 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
                              max_over_selection_ratio=max_over_selection_ratio, min_relevance_f1=min_relevance_f1,
                              max_counterfactual_effect=max_counterfactual_effect,
                              max_style_controlled_mention_gap=max_style_controlled_mention_gap,
-                             max_self_preference=max_self_preference, max_judge_shift=max_judge_shift)
+                             max_self_preference=max_self_preference, max_judge_shift=max_judge_shift,
+                             max_acceptance_inflation=max_acceptance_inflation, min_reject_recall=min_reject_recall,
+                             min_extraction_kappa=min_extraction_kappa)
     if require_same_fingerprint:
         from dataclasses import replace
 
@@ -224,7 +236,7 @@ def check(judge, data, policy, baseline, min_items, max_inflation, max_mention_g
                       sources=pol.sources | {"require_same_fingerprint": "option --require-same-fingerprint"})
     opts = CheckOptions(judge=judge, policy=pol, data=data, baseline=baseline, config=config, out=out,
                         flagger=flagger, seed=seed, cache_dir=cache_dir, relevance_data=relevance_data,
-                        drift_from=drift_from)
+                        drift_from=drift_from, extraction_data=extraction_data)
     outcome = run_check(opts, log=lambda s: click.echo(s, err=True), progress=progress)
     for stage in outcome.stages:  # the pages of the audits the gate ran (paid results are never drawn twice)
         publish(stage)
@@ -375,38 +387,3 @@ def study(form, data, layout, scale, judges, exclude_systems, out, seed, config,
     for path in publish(outcome).values():
         click.echo(f"wrote {path}")
 
-
-@cli.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--judge", "judges", multiple=True, metavar="NAME",
-              help="Judge to compare (repeatable; default: every judge present in all the runs).")
-@click.option("--out", type=click.Path(path_type=Path), default="judge-audit-drift", show_default=True,
-              help="Output folder (drift.json, drift.html).")
-@click.option("--chart", type=click.Path(path_type=Path), metavar="FILE.html",
-              help="Also write the drift page (with the EWMA chart of a series) to this file.")
-@seed_option("Seed of the cluster bootstrap.")
-def drift(runs, judges, out, chart, seed):
-    """Did the judge change? Compare saved run folders (no model call).
-
-    Two runs: the judge's fingerprint and the fields that differ, its rating shift on anchor items
-    (identical in both runs) against the total score change, the system's share, its agreement with
-    people before and after, and the items whose verdict flipped. Three or more runs: each run's
-    shift against the first on an EWMA control chart.
-
-    \b
-    Examples:
-      judge-audit drift runs/2026-10-01 runs/2026-11-01
-      judge-audit drift runs/* --judge claude --chart drift.html
-    """
-    from audit.audits.drift import DriftOptions, run_drift
-    from audit.data.files import atomic_write
-    from audit.render.drift import drift_summary
-    from audit.render.outputs import page_html, publish
-
-    outcome = run_drift(DriftOptions(runs=list(runs), judges=list(judges), out=out, seed=seed))
-    click.echo(drift_summary(outcome.results))
-    for path in publish(outcome).values():
-        click.echo(f"wrote {path}")
-    if chart:
-        atomic_write(chart, page_html(outcome))
-        click.echo(f"wrote {chart}")

@@ -13,7 +13,7 @@ extra keys (``extra="allow"``): adding a key is not a breaking change, renaming 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -263,17 +263,32 @@ class StudyResults(_Open):
     audit_card: dict[str, Any]
 
 
+class ExtractionResults(_Open):
+    """results.json of ``judge-audit extraction`` (stage 1; docs/METHODS.md)."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["extraction"]
+    n_items: int
+    humans: dict[str, Any]
+    judges: dict[str, dict[str, Any]]
+    kappa: dict[str, Any]
+    bootstrap: dict[str, Any]
+    audit_card: dict[str, Any]
+
+
 def results_schema() -> dict:
-    """The JSON Schema of every results.json judge-audit writes (one of the three kinds)."""
+    """The JSON Schema of every results.json judge-audit writes (one of the four kinds)."""
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(Results | SectionsOnly | StudyResults).json_schema()
+    schema = TypeAdapter(Results | SectionsOnly | StudyResults | ExtractionResults).json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "judge-audit results.json", "description": __doc__.split("\n\n")[0], **schema}
 
 
-def typed(doc: dict) -> Results | SectionsOnly | StudyResults:
+def typed(doc: dict) -> Results | SectionsOnly | StudyResults | ExtractionResults:
     """A results.json dict as its model (ValueError naming the first field that does not fit)."""
+    if doc.get("kind") == "extraction":
+        return ExtractionResults.model_validate(doc)
     if "form" in doc:
         return StudyResults.model_validate(doc)
     if "humans" in doc:

@@ -21,7 +21,8 @@ from audit.data.assets import asset_dir, read_asset
 from audit.errors import ConfigError
 
 _CONFIDENCE_MARK = re.compile(r"\{#-?\s*output:[^#]*\bconfidence\b[^#]*-?#\}")
-_TAG = re.compile(r"<(/?)\s*(response_a|response_b|user_request|user_profile|answer)\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<(/?)\s*(response_a|response_b|user_request|user_profile|answer|conversation|extracted_attribute)\s*>",
+                  re.IGNORECASE)
 
 
 def fence(text: str) -> str:

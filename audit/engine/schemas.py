@@ -71,6 +71,13 @@ class RelevanceVerdict(BaseModel):
     reason: TrimmedText = Field(description="one short sentence", json_schema_extra={"maxLength": REASON_MAX})
 
 
+class ExtractionVerdict(StructuredOutput):
+    """What an attribute-extraction verifier returns (``judge-audit extraction``)."""
+
+    label: Literal["accept", "uncertain", "reject"] = Field(description="accept, uncertain or reject")
+    rationale: TrimmedText = Field(description="one sentence", json_schema_extra={"maxLength": 200})
+
+
 class PairwiseVerdict(StructuredOutput):
     """What a judge returns on a pairwise study item: which response is better, and why."""
 

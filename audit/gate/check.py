@@ -20,7 +20,8 @@ from audit.errors import ConfigError, InputError
 from audit.gate.baseline import compare_with_baseline, item_table
 from audit.gate.checks import (Check, GateReport, counterfactual_checks, evaluate, relevance_checks,
                                unmeasured_checks)
-from audit.gate.policy import AUDIT_KEYS, COUNTERFACTUAL_KEYS, COUNTERFACTUAL_KINDS, DRIFT_KEYS, RELEVANCE_KEYS, Policy
+from audit.gate.policy import (AUDIT_KEYS, COUNTERFACTUAL_KEYS, COUNTERFACTUAL_KINDS, DRIFT_KEYS, EXTRACTION_KEYS,
+                               RELEVANCE_KEYS, Policy)
 from audit.stats.tables import items_frame
 
 
@@ -37,6 +38,7 @@ class CheckOptions:
     cache_dir: Path | None = None
     relevance_data: Path | None = None  # relevance pairs for max_over_selection_ratio / min_relevance_f1
     drift_from: Path | None = None  # a saved run of the judge: max_judge_shift / require_same_fingerprint against it
+    extraction_data: Path | None = None  # extracted attributes with human labels for the stage-1 thresholds
 
 
 @dataclass
@@ -194,6 +196,32 @@ def _baseline_of(opts: CheckOptions) -> tuple[SavedBaseline | None, str | None]:
     return None, name
 
 
+def _extraction_stage(opts: CheckOptions, policy: Policy, log, on_result, notes: list[str]):
+    """The stage-1 checks and the extraction audit they ran on (None when no --extraction-data)."""
+    from audit.gate.checks import section_checks
+
+    if opts.extraction_data is None:
+        checks = []
+        for key in (k for k in EXTRACTION_KEYS if getattr(policy, k) is not None):
+            checks += unmeasured_checks(key, policy, "not measured: give --extraction-data FILE (extracted attributes "
+                                                     "with human accept / uncertain / reject labels)")
+        return checks, None
+    from audit.audits.extraction import ExtractionOptions, run_extraction
+    from audit.data.extraction import load_extraction
+
+    imported = load_extraction(opts.extraction_data).imported_judges
+    ext = run_extraction(ExtractionOptions(data=opts.extraction_data, judges=[] if opts.judge in imported else [opts.judge],
+                                           config=opts.config, out=Path(opts.out) / "extraction", seed=opts.seed,
+                                           cache_dir=opts.cache_dir), log=log, on_result=on_result)
+    if opts.judge not in ext.results["judges"]:
+        raise ConfigError(f"verifier {opts.judge!r} was not audited on {opts.extraction_data}")
+    entry = ext.results["judges"][opts.judge]
+    notes.append(f"stage-1 checks on {opts.extraction_data}: {entry['n_with_human_label']} of {ext.results['n_items']} "
+                 f"attributes labelled by {opts.judge} ({entry['source']}) and people")
+    notes += [f"{opts.judge} (extraction): {w}" for w in entry.get("warnings") or []]
+    return _sourced(section_checks(ext.results, "extraction", policy, judges=[opts.judge]), policy), ext
+
+
 def _drift_source(opts: CheckOptions):
     """The saved run of ``--drift-from`` (read before any call); a drift key without it is a usage error."""
     from audit.audits.saved import read_run
@@ -320,6 +348,21 @@ def run_check(opts: CheckOptions, log: Callable[[str], None] = lambda s: None, o
             paths |= {f"relevance_{k}": v for k, v in rel.paths.items()}
             paths.setdefault("results", rel.paths["results"])
     checks += rel_checks + cf_checks
+    if policy.gates(EXTRACTION_KEYS):
+        ext_checks, ext = _extraction_stage(opts, policy, log, stage_progress(), notes)
+        checks += ext_checks
+        if ext is not None:
+            stages.append(ext)
+            paths |= {f"extraction_{k}": v for k, v in ext.paths.items()}
+            if run_main:  # the stage-1 numbers beside the run's, for one results.json to read
+                from audit.data.files import load_json, write_json
+
+                write_json(paths["results"], {**load_json(paths["results"]), "extraction": ext.results})
+                results["extraction"] = ext.results
+            paths.setdefault("results", ext.paths["results"])
+    elif opts.extraction_data is not None:
+        notes.append(f"--extraction-data {opts.extraction_data} not used: no stage-1 threshold is set "
+                     f"({', '.join(EXTRACTION_KEYS)})")
 
     if run_drift:
         checks += _drift_stage(opts, policy, outcome, previous, paths)

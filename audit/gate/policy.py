@@ -20,6 +20,9 @@ Policy file (TOML, every key optional; see fixtures/judge-policy.toml and docs/G
     max_self_preference = 0.3       # upper CI bound of the judge's inflation on its own family's answers minus on the others
     max_judge_shift = 0.2           # CI bound farthest from 0 of the judge's rating shift on anchor items since --drift-from RUN
     require_same_fingerprint = true # with --drift-from: fail when the judge's fingerprint (model snapshot, prompt, params...) changed
+    max_acceptance_inflation = 0.1  # stage 1 (--extraction-data): upper CI bound of verifier minus human acceptance rate
+    min_reject_recall = 0.5         # stage 1: lower CI bound of the share of human-rejected attributes the verifier rejects
+    min_extraction_kappa = 0.3      # stage 1: lower CI bound of Cohen's kappa of the verifier with the human label
 
     [baseline]                      # used with --baseline
     metrics = ["inflation", "mention_gap", "spearman"]
@@ -78,6 +81,13 @@ GATE_KEYS: dict[str, GateKey] = {g.key: g for g in (
     GateKey("max_judge_shift", "judge shift since the --drift-from run: mean rating change on anchor items "
             "(identical in both runs)", "<=", "|CI bound| farthest from 0", "drift", ("judge_shift",), low=0,
             why="it bounds an absolute shift"),
+    GateKey("max_acceptance_inflation", "stage 1: verifier acceptance rate minus people's, on the same extracted "
+            "attributes", "<=", "CI upper bound", "extraction", ("acceptance_inflation",), low=-1, high=1,
+            why="a difference of two shares"),
+    GateKey("min_reject_recall", "stage 1: share of the attributes people reject that the verifier rejects", ">=",
+            "CI lower bound", "extraction", ("reject_recall",), low=0, high=1),
+    GateKey("min_extraction_kappa", "stage 1: Cohen's kappa of the verifier's labels with people's (accept / "
+            "uncertain / reject)", ">=", "CI lower bound", "extraction", ("kappa_with_humans",), low=-1, high=1),
     GateKey("max_counterfactual_effect", "causal mention effect: rating(with the mention) - rating(without), same "
             "answer otherwise", "<=", "|CI bound| farthest from 0", "counterfactual", ("{kind}_effect",), low=0,
             why="it bounds an absolute effect"),
@@ -89,6 +99,7 @@ AUDIT_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "preference")
 RELEVANCE_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "relevance")
 COUNTERFACTUAL_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "counterfactual")
 DRIFT_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "drift")
+EXTRACTION_KEYS = tuple(k for k, g in GATE_KEYS.items() if g.section == "extraction")
 COUNTERFACTUAL_KINDS = ("ablation", "injection")  # one check per kind (audit.text.variants.ABLATED / INJECTED)
 # baseline metric -> the threshold it belongs to
 BASELINE_METRICS = {
@@ -119,6 +130,9 @@ class Policy:
     max_style_controlled_mention_gap: float | None = None
     max_self_preference: float | None = None
     max_judge_shift: float | None = None
+    max_acceptance_inflation: float | None = None
+    min_reject_recall: float | None = None
+    min_extraction_kappa: float | None = None
     require_same_fingerprint: bool = False  # with --drift-from: the judge's fingerprint must be unchanged
     baseline_metrics: tuple[str, ...] | None = None  # None: the gated metrics (or the defaults)
     n_resamples: int = 2000

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from audit.audits.counterfactual import CounterfactualOutcome
 from audit.audits.drift import DriftOutcome
+from audit.audits.extraction import ExtractionOutcome
 from audit.audits.preference import RunOutcome
 from audit.audits.relevance import RelevanceOutcome
 from audit.audits.study import StudyOutcome
 from audit.data.files import atomic_write
 
 PAGES = {RunOutcome: "report.html", RelevanceOutcome: "relevance.html", CounterfactualOutcome: "counterfactual.html",
-         StudyOutcome: "report.html", DriftOutcome: "drift.html"}
+         StudyOutcome: "report.html", DriftOutcome: "drift.html", ExtractionOutcome: "extraction.html"}
 
 
 def page_html(outcome) -> str:
@@ -30,6 +31,10 @@ def page_html(outcome) -> str:
         from audit.render.counterfactual import render_counterfactual_html
 
         return render_counterfactual_html(outcome.results["counterfactual"])
+    if isinstance(outcome, ExtractionOutcome):
+        from audit.render.extraction import render_extraction_html
+
+        return render_extraction_html(outcome.results, outcome.judgments, outcome.dataset)
     if isinstance(outcome, DriftOutcome):
         from audit.render.drift import render_drift_html
 

@@ -230,7 +230,7 @@ def precision_recall_f1(pred: Sequence[bool], truth: Sequence[float], clusters: 
 
 
 def _group_mean_kappa(tables: np.ndarray, pair_groups: list[str], which: str) -> np.ndarray:
-    """Mean over the rater pairs of group ``which`` of kappa from stacked 2x2 tables (``(..., P, 2, 2)``)."""
+    """Mean over the rater pairs of group ``which`` of kappa from stacked L x L tables (``(..., P, L, L)``)."""
     from audit.stats.agreement import kappa_from_tables
 
     sel = [i for i, g in enumerate(pair_groups) if g == which]
@@ -241,8 +241,12 @@ def _group_mean_kappa(tables: np.ndarray, pair_groups: list[str], which: str) ->
 
 
 def kappa_summary(labels: pd.DataFrame, groups: dict[str, str], clusters: dict[str, str] | None = None, *,
-                  n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+                  n_resamples: int = N_RESAMPLES, seed: int = 0, value_col: str = "relevant",
+                  levels: Sequence | None = None) -> dict:
     """Pairwise Cohen's kappa between all raters and its means within / between groups.
+
+    ``value_col`` / ``levels``: the label column and its categories (default: ``relevant``, False/True;
+    the extraction audit passes ``label`` with accept / uncertain / reject).
 
     ``labels``: long table with columns ``pair_id``, ``rater``, ``relevant`` (bool); ``groups``:
     rater -> ``"human"`` | ``"judge"`` (order = order of the matrix); ``clusters``: pair_id -> user
@@ -264,8 +268,11 @@ def kappa_summary(labels: pd.DataFrame, groups: dict[str, str], clusters: dict[s
     from audit.stats.agreement import mean_kappa_by_group, pairwise_kappa
 
     raters = list(groups)
-    df = labels.assign(value=labels["relevant"].astype(int))
-    pairs = pairwise_kappa(df, item_col="pair_id", rater_col="rater", value_col="value", labels=[0, 1], raters=raters)
+    levels = list(levels) if levels is not None else [False, True]
+    code = {v: i for i, v in enumerate(levels)}
+    L = len(levels)
+    df = labels.assign(value=labels[value_col].map(code).astype(int))
+    pairs = pairwise_kappa(df, item_col="pair_id", rater_col="rater", value_col="value", labels=list(range(L)), raters=raters)
     idx = {r: i for i, r in enumerate(raters)}
     matrix: list[list[float | None]] = [[None] * len(raters) for _ in raters]
     n_matrix = [[0] * len(raters) for _ in raters]
@@ -281,7 +288,7 @@ def kappa_summary(labels: pd.DataFrame, groups: dict[str, str], clusters: dict[s
     wide = df.pivot(index="pair_id", columns="rater", values="value")
     pair_list = list(pairs[["rater_a", "rater_b"]].itertuples(index=False, name=None))
     cl = np.array([(clusters or {}).get(pid, pid) for pid in wide.index], dtype=str)
-    cells = np.zeros((len(wide), len(pair_list), 2, 2))
+    cells = np.zeros((len(wide), len(pair_list), L, L))
     for p, (ra, rb) in enumerate(pair_list):
         if ra in wide and rb in wide:
             a, b = wide[ra].to_numpy(float), wide[rb].to_numpy(float)
@@ -309,7 +316,7 @@ def kappa_summary(labels: pd.DataFrame, groups: dict[str, str], clusters: dict[s
             out_means[key] = Estimate(summary["estimate"], n=n_items, method=method, extra=extra,
                                       reason=f"only {n_clusters} users: no interval").to_dict()
             continue
-        shape = (len(pair_list), 2, 2)
+        shape = (len(pair_list), L, L)
         dist = bootstrap_sums(per, lambda s, key=key: _group_mean_kappa(s.reshape(s.shape[:-1] + shape), pair_groups, key),
                               n_resamples=n_resamples, seed=seed)
         lo, hi, valid, reason = interval(dist)

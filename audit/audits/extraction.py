@@ -1,0 +1,122 @@
+"""``judge-audit extraction`` (stage 1): load extracted attributes -> ask the verifiers (imported labels
+need no call) -> measure (:mod:`audit.stats.extraction`) -> write ``results.json`` (its own, with
+top-level ``humans``, ``judges``, ``kappa`` and the audit card), ``extraction_judgments.csv``; the CLI
+draws ``extraction.html``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from audit.audits.common import AuditOptions, bundled, choose_judges, opened_cache, provenance, require_credentials
+from audit.data.extraction import (JUDGMENT_COLUMNS, TASK, ExtractedAttribute, ExtractionDataset, ExtractionJudgment,
+                                   human_label, imported_verdicts, load_extraction)
+from audit.engine.config import load_judge_config
+from audit.engine.judge import Call, CallResult, raise_if_unavailable, run_calls
+from audit.engine.prompts import render_messages
+from audit.engine.schemas import ExtractionVerdict
+from audit.errors import ConfigError
+
+DEFAULT_EXTRACTION_OUT = "judge-audit-extraction"
+
+
+def bundled_extraction_example() -> Path:
+    return bundled("extraction_example.jsonl")
+
+
+@dataclass
+class ExtractionOptions(AuditOptions):
+    out: Path = Path(DEFAULT_EXTRACTION_OUT)
+
+
+@dataclass
+class ExtractionOutcome:
+    results: dict
+    judgments: list[ExtractionJudgment]
+    paths: dict[str, Path]
+    dataset: ExtractionDataset
+
+
+def verifier_messages(item: ExtractedAttribute) -> list[dict[str, str]]:
+    return render_messages(TASK, conversation=item.conversation, attribute=item.attribute)
+
+
+def verdict_row(spec, item: ExtractedAttribute, res: CallResult) -> ExtractionJudgment:
+    row = ExtractionJudgment(item.id, spec.name, spec.model, None, None, "failed", res.cached, res.latency_s,
+                             res.tokens_in, res.tokens_out, res.cost_usd, res.error)
+    if res.value is not None:
+        row.label, row.rationale, row.status = res.value["label"], res.value["rationale"], "ok"
+    return row
+
+
+def verify(items: list[ExtractedAttribute], specs: list, cache, *, seed: int = 0, on_result=None) -> list[ExtractionJudgment]:
+    """Ask every verifier about every item (cached); JudgeUnavailable when a verifier failed on all."""
+    if not specs or not items:
+        return []
+    todo = [(spec, it) for spec in specs for it in items]
+    results, unavailable = run_calls([Call(spec, verifier_messages(it), ExtractionVerdict) for spec, it in todo],
+                                     cache, seed=seed, on_result=on_result, workers=0)
+    rows = [verdict_row(spec, it, res) for (spec, it), res in zip(todo, results)]
+    raise_if_unavailable(specs, rows, unavailable)
+    return rows
+
+
+def frames(dataset: ExtractionDataset, judgments: list[ExtractionJudgment]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(items, verdicts, annotations) as :func:`audit.stats.extraction.extraction_results` reads them."""
+    items = pd.DataFrame([{"item_id": it.id, "cluster": it.cluster, "source": it.source, "category": it.category,
+                           "human_label": it.human_label, "n_annotators": len(it.human_labels),
+                           "tie": _is_tie([h.label for h in it.human_labels])} for it in dataset.items])
+    verdicts = pd.DataFrame([{"item_id": j.item_id, "judge": j.judge, "label": j.label} for j in judgments],
+                            columns=["item_id", "judge", "label"])
+    annotations = pd.DataFrame([{"item_id": it.id, "annotator": h.annotator, "label": h.label}
+                                for it in dataset.items for h in it.human_labels], columns=["item_id", "annotator", "label"])
+    return items, verdicts, annotations
+
+
+def _is_tie(labels: list[str]) -> bool:
+    counts = sorted((labels.count(x) for x in set(labels)), reverse=True)
+    return len(counts) > 1 and counts[0] == counts[1] and human_label(labels) == "uncertain"
+
+
+def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> ExtractionOutcome:
+    """Load, verify (called verifiers), measure and write results.json and extraction_judgments.csv."""
+    from audit.audits.card import audit_card
+    from audit.data.files import clean_json, output_dir, write_csv, write_json
+    from audit.data.results import versioned
+    from audit.stats.extraction import extraction_results
+
+    dataset = load_extraction(opts.data or bundled_extraction_example())
+    specs = load_judge_config(opts.config)
+    called, imported = choose_judges(dataset, opts.judges, specs)
+    clash = [s.name for s in called if s.name in dataset.annotators]
+    if clash:
+        raise ConfigError(f"verifier {clash[0]!r} has the name of an annotator in {dataset.path}; "
+                          "call it under another name via --config")
+    require_credentials(*called, out=opts.out)
+    with opened_cache(opts.cache_dir, opts.use_cache) as cache:
+        if called:
+            log(f"verifying {len(dataset.items)} attributes with {', '.join(s.name for s in called)} "
+                f"({len(dataset.items)} calls per verifier)")
+        judgments = imported_verdicts(dataset.items) + verify(list(dataset.items), called, cache, seed=opts.seed,
+                                                              on_result=on_result)
+    models, sources = provenance(called, imported)
+    names = list(dict.fromkeys([*imported, *(s.name for s in called)]))
+    items, verdicts, annotations = frames(dataset, judgments)
+    results = extraction_results(items, verdicts, annotations, names, seed=opts.seed)
+    for name in names:
+        results["judges"][name] = {"model": models.get(name, name), "source": sources.get(name, "imported"),
+                                   **results["judges"][name]}
+    results["audit_card"] = audit_card(
+        "judge-audit extraction", packages=("litellm", "instructor"),
+        dataset={"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
+        templates=(TASK,), called=called, judgments=judgments, settings={"seed": opts.seed},
+        n_resamples=results["bootstrap"]["n_reps"])
+    results = versioned(clean_json(results))
+    out = output_dir(opts.out)
+    paths = {"results": out / "results.json", "judgments": out / "extraction_judgments.csv"}
+    write_json(paths["results"], results)
+    write_csv(paths["judgments"], JUDGMENT_COLUMNS, (j.to_row() for j in judgments))
+    return ExtractionOutcome(results, judgments, paths, dataset)
