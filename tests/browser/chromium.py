@@ -47,8 +47,9 @@ class PageLog:
 
 
 @contextmanager
-def browser_page(width: int = 1366, height: int = 900):
-    """(page, log): a fresh Chromium profile; the log records console errors, page errors, requests."""
+def browser_page(width: int = 1366, height: int = 900, *, offline: bool = True):
+    """(page, log): a fresh Chromium profile; the log records console errors, page errors, requests.
+    ``offline=False`` for pages served on 127.0.0.1 (the annotation app)."""
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="judge-audit-chromium-")
@@ -56,7 +57,7 @@ def browser_page(width: int = 1366, height: int = 900):
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
                 profile, executable_path=chromium_path(), headless=True, args=ARGS,
-                viewport={"width": width, "height": height}, offline=True)
+                viewport={"width": width, "height": height}, offline=offline)
             try:
                 page = ctx.new_page()
                 log = PageLog()
