@@ -283,7 +283,17 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- verbs
     def do_GET(self):
         path = self._path()
-        if path in ("/v1/models", "/models"):
+        if path.startswith(("/v1/files", "/v1/batches", "/files", "/batches")):
+            status, body = self.owner._batch_get(path)
+            if isinstance(body, bytes):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self._send_json(status, body)
+        elif path in ("/v1/models", "/models"):
             self._send_json(200, self.owner._models_body())
         elif path in ("", "/", "/health", "/v1", "/v1/health"):
             self._send_json(200, {"status": "ok"})
@@ -296,6 +306,10 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self._read_body()
         except Exception:
             self.close_connection = True
+            return
+        if path.startswith(("/v1/files", "/v1/batches", "/files", "/batches")):
+            status, body = self.owner._batch_post(path, raw, dict(self.headers.items()))
+            self._send_json(status, body)
             return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send_json(404, _error_body(f"Unknown path {self.path}", "invalid_request_error", "not_found"))
@@ -335,6 +349,10 @@ class OpenAIServer:
         shape of that structured-output mode, else 400 (see the module docstring).
     allow_text: with ``mode``, also accept plain free-text requests.
     system_fingerprint: the ``system_fingerprint`` of every response (a provider's snapshot id).
+    batch_delay: seconds from a batch's creation until it completes (``/v1/batches``; statuses
+        validating -> in_progress -> completed, or cancelled).
+    batch_errors: ``callable(custom_id) -> bool``: the requests of a batch that fail (they go to the
+        batch's error file instead of its output file).
     token_probability: ``callable(request, token, index) -> float`` in (0, 1]: the probability
         returned for each content token when a request asks ``logprobs`` (default 0.9 each).
     """
@@ -355,6 +373,8 @@ class OpenAIServer:
         allow_text: bool = False,
         token_probability: Optional[Callable[[dict, str, int], float]] = None,
         system_fingerprint: str = "fp_test",
+        batch_delay: float = 0.0,
+        batch_errors: Optional[Callable[[str], bool]] = None,
     ):
         self.responder: Responder = responder or default_responder
         self.latency = latency
@@ -375,6 +395,12 @@ class OpenAIServer:
         self.allow_text = allow_text
         self.token_probability = token_probability
         self.system_fingerprint = system_fingerprint
+        self.batch_delay = batch_delay
+        self.batch_errors = batch_errors
+        self.files: dict = {}  # file id -> {"bytes", "purpose", "filename"}
+        self.batches: dict = {}  # batch id -> the batch object (plus private fields)
+        self.batches_created = 0
+        self.batch_requests_answered = 0
         self.shape_errors: list = []
 
         self._rng = random.Random(seed)
@@ -613,6 +639,113 @@ class OpenAIServer:
         if fault != "hang":
             self._record_outcome(fault or "ok")
         return 200, body, None
+
+    # ---- files and batches (OpenAI-compatible, for batch judging)
+    def _batch_post(self, path: str, raw: bytes, headers: dict) -> tuple:
+        import email.parser
+        import email.policy
+
+        parts = [p for p in path.split("/") if p and p != "v1"]
+        hdrs = {k.lower(): v for k, v in headers.items()}
+        if parts == ["files"]:
+            ctype = hdrs.get("content-type", "")
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
+            fields, data, filename = {}, None, "upload.jsonl"
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if part.get_filename():
+                    data, filename = part.get_payload(decode=True), part.get_filename()
+                else:
+                    fields[name] = part.get_content().strip() if hasattr(part, "get_content") else part.get_payload()
+            if data is None:
+                return 400, _error_body("no file in the upload", "invalid_request_error")
+            with self._lock:
+                fid = f"file-{next(self._ids)}"
+                self.files[fid] = {"bytes": data, "purpose": fields.get("purpose", "batch"), "filename": filename}
+            return 200, self._file_object(fid)
+        if parts == ["batches"]:
+            body = json.loads(raw.decode() or "{}")
+            fid = body.get("input_file_id")
+            if fid not in self.files:
+                return 400, _error_body(f"unknown input_file_id {fid!r}", "invalid_request_error")
+            with self._lock:
+                bid = f"batch_{next(self._ids)}"
+                lines = [json.loads(x) for x in self.files[fid]["bytes"].decode().splitlines() if x.strip()]
+                self.batches[bid] = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
+                                     "input_file_id": fid, "completion_window": body.get("completion_window", "24h"),
+                                     "status": "validating", "output_file_id": None, "error_file_id": None,
+                                     "created_at": int(time.time()), "metadata": body.get("metadata"),
+                                     "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                                     "_created": time.monotonic(), "_lines": lines}
+                self.batches_created += 1
+            return 200, self._batch_object(bid)
+        if len(parts) == 3 and parts[0] == "batches" and parts[2] == "cancel":
+            b = self.batches.get(parts[1])
+            if b is None:
+                return 404, _error_body("no such batch", "invalid_request_error", "not_found")
+            with self._lock:
+                if b["status"] in ("validating", "in_progress"):
+                    b["status"] = "cancelled"
+            return 200, self._batch_object(parts[1])
+        return 404, _error_body(f"Unknown path {path}", "invalid_request_error", "not_found")
+
+    def _batch_get(self, path: str) -> tuple:
+        parts = [p for p in path.split("/") if p and p != "v1"]
+        if parts == ["batches"]:
+            return 200, {"object": "list", "data": [self._batch_object(b) for b in self.batches], "has_more": False}
+        if len(parts) == 2 and parts[0] == "batches":
+            if parts[1] not in self.batches:
+                return 404, _error_body("no such batch", "invalid_request_error", "not_found")
+            self._advance(parts[1])
+            return 200, self._batch_object(parts[1])
+        if len(parts) == 2 and parts[0] == "files" and parts[1] in self.files:
+            return 200, self._file_object(parts[1])
+        if len(parts) == 3 and parts[0] == "files" and parts[2] == "content" and parts[1] in self.files:
+            return 200, self.files[parts[1]]["bytes"]
+        return 404, _error_body(f"Unknown path {path}", "invalid_request_error", "not_found")
+
+    def _file_object(self, fid: str) -> dict:
+        f = self.files[fid]
+        return {"id": fid, "object": "file", "bytes": len(f["bytes"]), "created_at": int(time.time()),
+                "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
+
+    def _batch_object(self, bid: str) -> dict:
+        return {k: v for k, v in self.batches[bid].items() if not k.startswith("_")}
+
+    def _advance(self, bid: str) -> None:
+        """Move a batch along: validating -> in_progress on the first look; completed once batch_delay
+        has passed (then every request is answered by the responder, or put in the error file)."""
+        with self._lock:
+            b = self.batches[bid]
+            if b["status"] == "validating":
+                b["status"] = "in_progress"
+                return
+            if b["status"] != "in_progress" or time.monotonic() - b["_created"] < self.batch_delay:
+                return
+            out, err = [], []
+            for line in b["_lines"]:
+                cid, body = line.get("custom_id"), line.get("body") or {}
+                problem = shape_error(body, self.mode, self.allow_text) if self.mode else None
+                if (self.batch_errors and self.batch_errors(cid)) or problem:
+                    err.append({"id": f"req_{next(self._ids)}", "custom_id": cid, "response": None,
+                                "error": {"code": "bad_shape" if problem else "server_error",
+                                          "message": problem or "injected per-request error"}})
+                    continue
+                content = self.responder(body)
+                content = json.dumps(content) if isinstance(content, (dict, list)) else str(content)
+                out.append({"id": f"req_{next(self._ids)}", "custom_id": cid, "error": None,
+                            "response": {"status_code": 200, "request_id": f"r{next(self._ids)}",
+                                         "body": self._completion_body(body, content)}})
+                self.batch_requests_answered += 1
+            for key, rows in (("output_file_id", out), ("error_file_id", err)):
+                if rows:
+                    fid = f"file-{next(self._ids)}"
+                    self.files[fid] = {"bytes": ("\n".join(json.dumps(r) for r in rows) + "\n").encode(),
+                                       "purpose": "batch_output", "filename": f"{bid}_{key}.jsonl"}
+                    b[key] = fid
+            b["request_counts"] = {"total": len(b["_lines"]), "completed": len(out), "failed": len(err)}
+            b["status"] = "completed"
 
     def _logprobs(self, request: dict, content: str) -> Optional[dict]:
         """``logprobs.content`` when the request asks for log-probabilities (``"logprobs": true``), as

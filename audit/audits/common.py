@@ -39,6 +39,8 @@ class CallOptions(AuditOptions):
     temperature: float | None = None  # overrides the called judges' temperature (part of the cache key)
     workers: int | None = None  # worker processes for provider calls (None: automatic, 0: in-process)
     prompt: str | None = None  # --prompt: the judge prompt of every called judge (they become NAME@PROMPT)
+    batch: bool = False  # --batch: uncached calls through the providers' batch APIs (audit.engine.batch)
+    wait: bool = True  # --no-wait: submit the batches and stop (exit 0); a re-run collects them
 
 
 def bundled(name: str) -> Path:

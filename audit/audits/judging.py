@@ -91,15 +91,55 @@ def run_planned(planned: list[tuple[Item, Call]], specs: list[JudgeSpec], cache:
 
 
 def run_judges(items: list[Item], specs: list[JudgeSpec], cache: ResultCache, *, seed: int = 0, samples: int = 1,
-               both_orders: bool = False, on_result=None, workers: int | None = None) -> list[Judgment]:
+               both_orders: bool = False, on_result=None, workers: int | None = None, batch: bool = False,
+               wait: bool = True, log=lambda s: None) -> list[Judgment]:
     """Judge every item with every judge (see :func:`run_planned`).
 
-    ``workers``: worker processes for remote judges (None: :func:`default_workers`).
+    ``workers``: worker processes for remote judges (None: :func:`default_workers`). ``batch``: submit
+    the uncached calls of every judge through its provider's batch API first (judges with ``batch = true``
+    in the config always are); ``wait``: wait for the batches (else raise BatchesPending once submitted).
     """
     if not specs:
         return []
     planned = planned_calls(items, specs, samples=samples, both_orders=both_orders, seed=seed)
+    if batch or any(s.batch for s in specs):
+        batch_stage(planned, specs, cache, every=batch, wait=wait, log=log, seed=seed)
     return run_planned(planned, specs, cache, seed=seed, on_result=on_result, workers=workers)
+
+
+def batch_stage(planned: list[tuple[Item, Call]], specs: list[JudgeSpec], cache: ResultCache, *, every: bool, wait: bool,
+                log, seed: int = 0) -> dict:
+    """Submit the uncached calls of the batched judges (``every``: all, else those with ``batch = true``)
+    through the provider's batch API and, with ``wait``, collect them into the cache; the interactive
+    run that follows then finds them (and makes the calls that failed inside a batch)."""
+    from audit.engine.batch import request_body, run_batches, unsupported
+    from audit.engine.judge import Engine
+
+    engine = Engine(cache, seed=seed)
+    memo: dict = {}
+    spec_calls, models = {}, {}
+    for spec in specs:
+        if not (every or spec.batch):
+            continue
+        why = unsupported(spec)
+        if why:
+            log(f"batch: {spec.name} is judged interactively ({why})")
+            continue
+        calls = [c for _, c in planned if c.spec.name == spec.name]
+        keys = [engine.key_for(c.spec, c.messages, c.response_model, order=c.order, sample=c.sample, memo=memo)
+                for c in calls]
+        hits = cache.get_many(keys)
+        seen: set[str] = set()
+        todo = []
+        for c, k in zip(calls, keys):
+            if k not in hits and k not in seen:
+                seen.add(k)
+                todo.append((k, request_body(c.spec, c.messages, c.response_model)))
+        spec_calls[spec.name] = (spec, todo)
+        models[spec.name] = calls[0].response_model if calls else None
+    if not spec_calls:
+        return {}
+    return run_batches(spec_calls, cache, cache.directory, response_models=models, wait=wait, log=log)
 
 
 @dataclass
@@ -115,6 +155,8 @@ class JudgePlan:
     tokens_out: float | None
     cost_usd: float | None  # None: unknown price
     ready: str  # credentials: "ok", or what is missing
+    batch: str | None = None  # --batch: "batch" (submitted as a batch) or why the judge stays interactive
+    batch_cost_usd: float | None = None  # estimated: cost_usd x audit.engine.batch.BATCH_DISCOUNT
 
     def to_dict(self) -> dict:
         return dict(vars(self))

@@ -101,7 +101,8 @@ def run_audit(opts: RunOptions, log: Callable[[str], None] = lambda s: None, on_
             log(f"judging {len(dataset.items)} items with {', '.join(s.name for s in called)} ({n_calls} calls per judge)")
         judgments = imported_judgments(dataset.items) + run_judges(
             list(dataset.items), called, cache, seed=opts.seed, samples=opts.samples,
-            both_orders=opts.both_orders, on_result=on_result, workers=opts.workers)
+            both_orders=opts.both_orders, on_result=on_result, workers=opts.workers, batch=opts.batch, wait=opts.wait,
+            log=log)
         habits = measure_habits(dataset, called, cache, opts.seed) if opts.measure_habits else None
     for jury in juries:  # built from the members' judgments: no call
         judgments += jury_judgments(jury, judgments)
@@ -154,6 +155,16 @@ def dry_run(opts: RunOptions) -> list:
     specs = load_judge_config(opts.config)
     requested, _ = split_juries(opts.judges, load_juries(opts.config, specs))
     called, _ = choose_judges(dataset, requested, specs)
+    specs_called = with_prompts(with_temperatures(called, opts.temperature), opts.prompt)
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
-        return plan_judging(list(dataset.items), with_prompts(with_temperatures(called, opts.temperature), opts.prompt), cache,
-                            samples=opts.samples, both_orders=opts.both_orders, seed=opts.seed)
+        plans = plan_judging(list(dataset.items), specs_called, cache, samples=opts.samples, both_orders=opts.both_orders,
+                             seed=opts.seed)
+    from audit.engine.batch import BATCH_DISCOUNT, unsupported
+
+    for plan, spec in zip(plans, specs_called):
+        if opts.batch or spec.batch:
+            why = unsupported(spec)
+            plan.batch = why or "batch"
+            if why is None and plan.cost_usd is not None:
+                plan.batch_cost_usd = plan.cost_usd * BATCH_DISCOUNT
+    return plans

@@ -27,8 +27,12 @@ from audit.cli.group import (DEFAULT_OUT, cache_dir_option, cli, confidence_thre
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N items of the data.")
 @prompt_option
 @confidence_threshold_option
+@click.option("--batch", is_flag=True, help="Submit the uncached calls through the providers' batch APIs (about half "
+                                            "the price; resumable; `judge-audit batches` lists them).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="With --batch: wait for the batches, or submit them and exit (re-run the command to collect).")
 def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, both_orders, samples, temperature,
-        dry_run, workers, limit, prompt, confidence_threshold):
+        dry_run, workers, limit, prompt, confidence_threshold, batch, wait):
     """Run the whole audit: load, flag mentions, judge, measure, write results and report.
 
     \b
@@ -42,6 +46,7 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
       judge-audit run --data my.jsonl --judges claude,gpt-5.4 --prompt ./my_rubric/
       judge-audit run --data my.jsonl --config team.toml --judges panel   # a [juries.panel] of judges
       judge-audit run --data my.jsonl --judges claude@confidence          # calibration of its stated confidence
+      judge-audit run --data big.jsonl --judges gpt-5.4 --both-orders --batch --no-wait   # later: the same again
     """
     from audit.engine.config import parse_judge_list
     from audit.audits.preference import RunOptions, dry_run as plan_run, run_audit
@@ -51,7 +56,7 @@ def run(data, judges, config, out, flagger, seed, measure_habits, cache_dir, bot
     opts = RunOptions(data=data, judges=parse_judge_list(judges), config=config, out=out, flagger=flagger,
                       seed=seed, measure_habits=measure_habits, cache_dir=cache_dir, samples=samples,
                       both_orders=both_orders, temperature=temperature, workers=workers, limit=limit, prompt=prompt,
-                      confidence_threshold=confidence_threshold)
+                      confidence_threshold=confidence_threshold, batch=batch, wait=wait)
     if dry_run:
         from audit.render.terminal import format_plan
 

@@ -25,7 +25,7 @@ class AuditGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AuditError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {exc}" if exc.exit_code else str(exc), err=True)  # exit 0: a notice (batches pending)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted: every completed judgment is in the cache; run the same command to resume.", err=True)

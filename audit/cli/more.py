@@ -75,3 +75,55 @@ def extraction(data, judges, config, out, seed, cache_dir):
     click.echo(extraction_summary(outcome.results))
     for path in publish(outcome).values():
         click.echo(f"wrote {path}")
+
+
+@cli.group(invoke_without_command=True)
+@cache_dir_option
+@click.pass_context
+def batches(ctx, cache_dir):
+    """List the batches of batch judging (`run --batch`) in the cache: status, progress, cost.
+
+    \b
+    Examples:
+      judge-audit batches
+      judge-audit batches cancel ja-0123456789ab
+    """
+    from audit.engine.batch import BatchStore
+    from audit.engine.cache import default_cache_dir
+
+    ctx.obj = BatchStore.of(cache_dir or default_cache_dir())
+    if ctx.invoked_subcommand:
+        return
+    states = ctx.obj.all()
+    if not states:
+        click.echo(f"no batches in {ctx.obj.root}")
+        return
+    import datetime as dt
+
+    for s in states:
+        when = dt.datetime.fromtimestamp(s["created"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        done = s["counts"].get("completed") if s.get("counts") else None
+        result = (f"collected: {s['n_cached']} cached, {s['n_failed']} failed (retried interactively)" if s["collected"]
+                  else f"{done or 0}/{s['n_requests']} done")
+        click.echo(f"{s['id']}  {s['judge']:<16} {s['status']:<12} {s['n_requests']:>6} requests  {result}  "
+                   f"provider id {s.get('provider_batch_id') or '-'}  submitted {when}")
+
+
+@batches.command()
+@click.argument("batch_id")
+@click.pass_obj
+def cancel(store, batch_id):
+    """Cancel a running batch (by judge-audit id or provider id); its requests are judged again on the next run."""
+    from audit.engine.batch import poll, provider_kwargs, spec_of
+    from audit.engine.provider import litellm_module
+    from audit.errors import ConfigError
+
+    state = store.get(batch_id)
+    if state is None:
+        raise ConfigError(f"no batch {batch_id!r} in {store.root} (`judge-audit batches` lists them)")
+    if state.get("provider_batch_id") is None or state["collected"]:
+        raise ConfigError(f"batch {batch_id!r} is {state['status']}: nothing to cancel")
+    spec = spec_of(state)
+    litellm_module().cancel_batch(batch_id=state["provider_batch_id"], **provider_kwargs(spec))
+    poll(spec, state, store)
+    click.echo(f"cancelled {state['id']} ({state['provider_batch_id']}): {state['status']}")

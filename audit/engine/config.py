@@ -15,7 +15,7 @@ from audit.errors import ConfigError
 
 MODES = ("json_schema", "json", "tools")
 _KEYS = {"model", "api_base", "api_key_env", "mode", "concurrency", "max_retries", "timeout", "params", "rpm", "prompt",
-         "family"}
+         "family", "batch"}
 _TOP = ("judges", "juries", "families")  # the tables a judge config may hold
 
 
@@ -36,6 +36,7 @@ class JudgeSpec:
     configured: bool = True  # False when the name was taken as a raw litellm model id
     prompt: str | None = None  # judge prompt: None (the shipped default), a shipped variant, or a folder's absolute path
     family: str | None = None  # model family for self-preference (else matched by the [families] patterns)
+    batch: bool = False  # judge through the provider's batch API (audit.engine.batch) unless cached
 
     @property
     def is_local(self) -> bool:
@@ -145,6 +146,8 @@ def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None
             raise bad("api_key_env", f"must be the name of an environment variable (got {entry['api_key_env']!r})")
         if "family" in entry and (not isinstance(entry["family"], str) or not entry["family"]):
             raise bad("family", f"must be a family name (got {entry['family']!r})")
+        if "batch" in entry and not isinstance(entry["batch"], bool):
+            raise bad("batch", f"must be true or false (got {entry['batch']!r})")
         prompt = None
         if "prompt" in entry:
             if not isinstance(entry["prompt"], str) or not entry["prompt"]:
@@ -166,6 +169,7 @@ def _specs_from(doc: dict, source: str, text: str = "", base: Path | None = None
             params=dict(params),
             prompt=prompt,
             family=entry.get("family"),
+            batch=entry.get("batch", False),
         )
     return out
 

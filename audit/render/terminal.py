@@ -21,6 +21,12 @@ def format_plan(plans: list[JudgePlan]) -> str:
     lines.append(f"estimates: prompt tokens counted with litellm.token_counter (up to {SAMPLE_FOR_TOKENS} calls per "
                  f"judge, scaled), {OUT_TOKENS_EST} output tokens per call, prices from litellm's price map")
     for p in plans:
+        if p.batch == "batch":
+            lines.append(f"with --batch: {p.judge} {usd(p.batch_cost_usd)} (interactive price x 0.5, the providers' batch "
+                         "discount; estimated)")
+        elif p.batch:
+            lines.append(f"with --batch: {p.judge} is judged interactively ({p.batch})")
+    for p in plans:
         if p.ready != "ok":
             lines.append(f"not ready: {p.ready}")
     return "\n".join(lines)
