@@ -320,3 +320,32 @@ def test_browser_keyboard_rating_and_hostile_text(tmp_path):
         proc.wait(timeout=10)
     s = A.status(tmp_path / "s.sqlite")
     assert s["n_ratings"] == 3 and not dialogs
+
+
+@covers("annotate serve --judgments-from")
+def test_informative_asks_first_where_called_judges_disagree(tmp_path):
+    """A finished run with two judges that disagree only on ex-007 and ex-031: on items with equal
+    human-rating counts, the informative queue starts with them."""
+    from audit.data.judgments import Judgment, write_judgments_csv
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = []
+    for i in range(1, 45):
+        item = f"ex-{i:03d}"
+        far = item in ("ex-007", "ex-031")
+        rows.append(Judgment(item, "j1", "m1", "generic_first", 0, 3.0, 3, None, "ok"))
+        rows.append(Judgment(item, "j2", "m2", "generic_first", 0, 5.0 if far else 3.0, 5 if far else 3, None, "ok"))
+    write_judgments_csv(run / "judgments.csv", rows)
+    data = tmp_path / "even.jsonl"  # every item with the same number of human ratings
+    data.write_text("".join(json.dumps({**json.loads(x), "human_ratings": []}) + "\n"
+                            for x in EXAMPLE.read_text().splitlines() if x and not x.startswith("#")))
+    tokens = session(tmp_path, "--judgments-from", run, data=data, names="alice")
+    from audit.render.annotate import create_app
+
+    client = create_app(tmp_path / "s.sqlite").test_client()
+    first = [rate_next(client, tokens["alice"], rating=3)[0]["item_id"] for _ in range(2)]
+    assert sorted(first) == ["ex-007", "ex-031"]
+    r = invoke("annotate", "serve", "--data", data, "--annotators", "bob", "--db", tmp_path / "x.sqlite", "--links-only",
+               "--judgments-from", tmp_path / "nowhere")
+    assert r.exit_code == 2 and "judgments.csv" in r.output

@@ -11,8 +11,9 @@ Strategies (:func:`order_queue`):
 
 * ``sequential``: file order; ``random``: a seeded shuffle per annotator;
 * ``informative``: items with the fewest human ratings so far first (existing ones in the data
-  included), and among those, the items whose imported judges disagree most (standard deviation of
-  their ratings), then a seeded shuffle. Spreading ratings over items first is what narrows the CI
+  included), and among those, the items whose judges disagree most (standard deviation of the
+  imported judges' ratings, or of the called judges' ratings in a finished run given with
+  ``--judgments-from``), then a seeded shuffle. Spreading ratings over items first is what narrows the CI
   of an item-level mean (inflation, no-better rate) fastest: between-item variance dominates it
   (:func:`simulate_collection` measures this).
 """
@@ -44,6 +45,7 @@ class Settings:
     repeats: int  # planned repeats per annotator
     target_items: int | None = None
     per_item: int = 3
+    called_disagreement: dict | None = None  # item -> SD of the called judges' ratings (--judgments-from RUN)
 
     def to_meta(self) -> dict[str, str]:
         return {k: json.dumps(v) for k, v in self.__dict__.items()}
@@ -58,19 +60,39 @@ def _rng_key(*parts) -> float:
     return random.Random(digest).random()
 
 
-def disagreement(item: dict) -> float:
+def disagreement(item: dict, called: dict[str, float] | None = None) -> float:
+    """How much the judges disagree on an item: the standard deviation of the imported judges' ratings
+    and the called judges' item means (``called``: item id -> the SD from a finished run's judgments)."""
     vals = [r["rating"] for r in item.get("judge_ratings") or []]
-    return float(np.std(vals)) if len(vals) >= 2 else 0.0
+    own = float(np.std(vals)) if len(vals) >= 2 else 0.0
+    return max(own, (called or {}).get(item["id"], 0.0))
 
 
-def order_queue(strategy: str, items: list[dict], annotator: str, seed: int, counts: dict[str, int]) -> list[str]:
-    """The annotator's first-pass order of ``items`` (ids). ``counts``: human ratings per item so far."""
+def called_disagreement(run_folder: Path) -> dict[str, float]:
+    """Item id -> SD over the judges of their mean ratings, from a finished run's judgments.csv."""
+    from audit.data.judgments import read_judgments_csv
+    from audit.stats.tables import judge_item_ratings
+
+    path = Path(run_folder) / "judgments.csv"
+    if not path.is_file():
+        raise InputError(path, None, None, "not found: --judgments-from takes the output folder of a `judge-audit run`")
+    table = judge_item_ratings(read_judgments_csv(path))
+    if table.empty or table.shape[1] < 2:
+        return {}
+    sd = table.std(axis=1, ddof=0)
+    return {str(i): float(v) for i, v in sd.dropna().items()}
+
+
+def order_queue(strategy: str, items: list[dict], annotator: str, seed: int, counts: dict[str, int],
+                called: dict[str, float] | None = None) -> list[str]:
+    """The annotator's first-pass order of ``items`` (ids). ``counts``: human ratings per item so far;
+    ``called``: the called judges' disagreement per item (:func:`called_disagreement`)."""
     if strategy == "sequential":
         return [it["id"] for it in items]
     if strategy == "random":
         return [it["id"] for it in sorted(items, key=lambda it: _rng_key(seed, annotator, it["id"]))]
     if strategy == "informative":
-        return [it["id"] for it in sorted(items, key=lambda it: (counts.get(it["id"], 0), -disagreement(it),
+        return [it["id"] for it in sorted(items, key=lambda it: (counts.get(it["id"], 0), -disagreement(it, called),
                                                                   _rng_key(seed, annotator, it["id"])))]
     raise ConfigError(f"unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}")
 
@@ -89,7 +111,8 @@ def shown_order(settings: Settings, annotator: str, item_id: str, repeat: int) -
 
 
 def start(data: Path, names: list[str], db_path: Path, *, strategy: str = "informative", seed: int = 0, repeats: int = 2,
-          target_items: int | None = None, per_item: int = 3, reissue: bool = False) -> tuple[Settings, dict[str, str | None]]:
+          target_items: int | None = None, per_item: int = 3, reissue: bool = False,
+          judgments_from: Path | None = None) -> tuple[Settings, dict[str, str | None]]:
     """Create or reopen the database for ``data`` and the annotators; returns the settings and each
     annotator's new token (None: the annotator already has a link, which keeps working)."""
     from audit.data.items import load_items
@@ -105,7 +128,8 @@ def start(data: Path, names: list[str], db_path: Path, *, strategy: str = "infor
     clash = [n for n in names if n in rated_in_data]
     if clash:
         raise ConfigError(f"annotator {clash[0]!r} already has ratings in {data}: choose another name")
-    settings = Settings(str(Path(data).resolve()), dataset.sha256, strategy, seed, repeats, target_items, per_item)
+    called = called_disagreement(judgments_from) if judgments_from else None
+    settings = Settings(str(Path(data).resolve()), dataset.sha256, strategy, seed, repeats, target_items, per_item, called)
     with db.connect(db_path) as con:
         meta = db.get_meta(con)
         if meta:
@@ -114,7 +138,7 @@ def start(data: Path, names: list[str], db_path: Path, *, strategy: str = "infor
                 raise ConfigError(f"{db_path} holds ratings of another data file ({old.data_path}, sha256 "
                                   f"{old.data_sha256[:12]}…): use another --db")
             settings = Settings(old.data_path, old.data_sha256, strategy, old.seed, old.repeats, target_items or old.target_items,
-                                per_item)
+                                per_item, called if called is not None else old.called_disagreement)
         con.execute("BEGIN IMMEDIATE")
         db.set_meta(con, settings.to_meta())
         db.store_items(con, [it.model_dump(exclude_unset=True) for it in dataset.items])
@@ -147,8 +171,8 @@ def remaining(con, annotator: str) -> tuple[list[tuple[str, int]], int, int]:
     items = db.load_items(con)
     rows = db.ratings(con)
     mine = {(r["item_id"], r["repeat"]) for r in rows if r["annotator"] == annotator}
-    first = [i for i in order_queue(settings.strategy, items, annotator, settings.seed, _counts(items, rows))
-             if (i, 0) not in mine]
+    first = [i for i in order_queue(settings.strategy, items, annotator, settings.seed, _counts(items, rows),
+                                    settings.called_disagreement) if (i, 0) not in mine]
     n_first_done = sum(1 for _, rep in mine if rep == 0)
     queue: list[tuple[str, int]] = []
     reps = planned_repeats(settings, items, annotator)

@@ -47,17 +47,21 @@ def _links(host: str, port: int, tokens: dict[str, str | None]) -> list[str]:
 @click.option("--per-item", type=click.IntRange(min=1), default=3, show_default=True, help="Ratings wanted per item.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (anything but loopback is exposed to the network).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=DEFAULT_PORT, show_default=True, help="Port to listen on.")
+@click.option("--judgments-from", type=click.Path(path_type=Path), metavar="RUN",
+              help="A finished `judge-audit run` on these items: the informative strategy asks first where its judges disagree.")
 @click.option("--reissue-links", is_flag=True, help="Give the named annotators new links (their old links stop working).")
 @click.option("--links-only", is_flag=True, help="Create or reopen the session and print the links, without serving.")
 @seed_option("Seed of the presentation order, the random strategy and the planned repeats.")
-def serve(data, annotators, db_path, strategy, repeats, target_items, per_item, host, port, reissue_links, links_only, seed):
+def serve(data, annotators, db_path, strategy, repeats, target_items, per_item, host, port, judgments_from, reissue_links,
+          links_only, seed):
     """Serve the annotation app: one private link per annotator."""
     from audit.audits.annotate import start
     from audit.render.annotate import serve as run_server
 
     names = [n.strip() for n in annotators.split(",") if n.strip()]
     settings, tokens = start(data, names, db_path, strategy=strategy, seed=seed, repeats=repeats,
-                             target_items=target_items, per_item=per_item, reissue=reissue_links)
+                             target_items=target_items, per_item=per_item, reissue=reissue_links,
+                             judgments_from=judgments_from)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: binding {host}: anyone who can reach this address and port can try links; "
                    "the tokens are the only protection", err=True)
