@@ -143,3 +143,36 @@ def test_run_limit_audits_the_first_items_only(tmp_path):
     assert items == first
     again = CliRunner().invoke(cli, ["report", "--from", str(tmp_path / "out"), "--out", str(tmp_path / "r.html")])
     assert again.exit_code == 0, again.output
+
+
+def test_called_judge_with_the_confidence_variant_reports_calibration(tmp_path, monkeypatch):
+    """`--judges NAME@confidence` on a pairwise study: the judge_pairwise@confidence prompt asks for a
+    confidence (schema field); the judge here is right with confidence 0.9 on even items and wrong with
+    0.55 on odd ones, so high (>= 0.8) accuracy is 1 and low accuracy 0."""
+    monkeypatch.setenv("JA_STUDY_KEY", "sk-study")
+    data = write_study(tmp_path / "s.jsonl")
+
+    def unsure(request):
+        text = prompt_text(request, ("user",))
+        i = int(re.search(r"Question number (\d+)\?", text).group(1))
+        good_in_a = "GOOD" in section(text, "response_a")
+        assert "how sure you are" in prompt_text(request, ("system",))
+        winner = ("A" if good_in_a else "B") if i % 2 == 0 else ("B" if good_in_a else "A")
+        return json.dumps({"winner": winner, "confidence": 0.9 if i % 2 == 0 else 0.55, "rationale": "planted"})
+
+    with OpenAIServer(unsure, require_api_key="sk-study") as srv:
+        cfg = config(tmp_path, unsure=srv)
+        r = study("--form", "pairwise", "--data", data, "--judges", "unsure@confidence", "--config", cfg,
+                  "--out", tmp_path / "out")
+        assert r.exit_code == 0, r.output
+        schema = srv.requests[0]["messages"][0]["content"]
+        assert "confidence" in schema  # json mode: the schema (with confidence) is spelled out in a message
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    cal = res["judges"]["unsure@confidence"]["calibration"]
+    assert cal["n_with_confidence"] == N and (cal["high"]["n"], cal["high"]["estimate"]) == (N // 2, 1.0)
+    assert (cal["low"]["n"], cal["low"]["estimate"]) == (N // 2, 0.0)
+    card = res["audit_card"]
+    assert "judge_pairwise@confidence" in card["prompt_templates"]
+    assert card["called_judges"]["unsure@confidence"]["prompt"]["name"] == "judge_pairwise@confidence"
+    bad = study("--form", "pairwise", "--data", data, "--judges", "unsure@debiased", "--config", cfg, "--out", tmp_path / "o2")
+    assert bad.exit_code == 2 and "only NAME@confidence applies here" in bad.output

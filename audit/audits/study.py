@@ -185,11 +185,16 @@ def run_study(opts: StudyOptions, log=lambda s: None, on_result=None) -> StudyOu
     if isinstance(study, AbsoluteStudy) and study.ratings.empty:
         raise InputError(study.path, None, None, "no items left after --exclude-system")
     results = measure_study(study, judges, opts.seed, opts.average_over, opts.confidence_threshold)
+    from audit.audits.study_calls import task_of
+    from audit.engine.prompts import template_hash
+
     card_judges = {**{j: {"model": None, "source": "imported"} for j in judges if j not in to_call},
-                   **{name: {**entry, "source": "called"} for name, entry in judges_card(called).items()}}
+                   **{name: {**entry, "source": "called", "prompt": {"name": task_of(spec)[0],
+                                                                     "sha256": template_hash(task_of(spec)[0])}}
+                      for spec, (name, entry) in zip(called, judges_card(called).items())}}
     results["audit_card"] = audit_card(
         "judge-audit", dataset={"path": study.path, "sha256": study.sha256, "layout": opts.layout},
-        templates=("judge_pairwise",) if called else (),
+        templates=tuple(dict.fromkeys(task_of(s)[0] for s in called)),
         settings={"form": results["form"], "judges": judges, "excluded_systems": list(opts.exclude_systems),
                   "seed": opts.seed, "model_calls": n_calls, "limit": opts.limit, "both_orders": opts.both_orders,
                   **({"average_over": opts.average_over} if opts.average_over else {}),

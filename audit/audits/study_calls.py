@@ -14,9 +14,22 @@ from audit.data.judgments import PERSONALIZED_FIRST, presentation_orders
 from audit.data.studies import VERDICT_COLUMNS, PairwiseStudy
 from audit.engine.judge import Call, raise_if_unavailable, run_judge_calls
 from audit.engine.prompts import render_messages
-from audit.engine.schemas import PairwiseVerdict
+from audit.engine.schemas import ConfidentPairwiseVerdict, PairwiseVerdict
+from audit.errors import ConfigError
 
 TASK = "judge_pairwise"  # prompts/judge_pairwise.{system,user}.j2
+#: Judge prompt variants a pairwise study can call a judge with: NAME (the default) or NAME@confidence
+#: (prompts/judge_pairwise@confidence.system.j2: the judge also states its confidence).
+TASKS = {None: (TASK, PairwiseVerdict), "default": (TASK, PairwiseVerdict),
+         "confidence": (f"{TASK}@confidence", ConfidentPairwiseVerdict)}
+
+
+def task_of(spec) -> tuple[str, type]:
+    """(prompt task, output schema) of a judge called on a pairwise study."""
+    if spec.prompt not in TASKS:
+        raise ConfigError(f"judge {spec.name!r}: a pairwise study calls judges with the judge_pairwise prompt; of the "
+                          "prompt variants only NAME@confidence applies here")
+    return TASKS[spec.prompt]
 
 
 class CalledVerdict(NamedTuple):
@@ -29,8 +42,8 @@ class CalledVerdict(NamedTuple):
     confidence: float | None = None  # the judge's stated confidence or the probability of its answer, when known
 
 
-def study_messages(prompt: str, first: str, second: str) -> list[dict[str, str]]:
-    return render_messages(TASK, prompt=prompt, response_a=first, response_b=second)
+def study_messages(prompt: str, first: str, second: str, task: str = TASK) -> list[dict[str, str]]:
+    return render_messages(task, prompt=prompt, response_a=first, response_b=second)
 
 
 def planned_calls(study: PairwiseStudy, specs: list, *, both_orders: bool, seed: int) -> list[tuple[str, bool, Call]]:
@@ -40,14 +53,16 @@ def planned_calls(study: PairwiseStudy, specs: list, *, both_orders: bool, seed:
     plan = []
     rendered: dict[tuple[str, bool], list[dict]] = {}
     for spec in specs:
+        task, schema = task_of(spec)
         for item_id in study.callable_items():
             for order in presentation_orders(item_id, 0, seed, both_orders):
                 swap = order == PERSONALIZED_FIRST
-                msgs = rendered.get((item_id, swap))
+                msgs = rendered.get((task, item_id, swap))
                 if msgs is None:
                     prompt, r1, r2 = study.texts[item_id]
-                    msgs = rendered[(item_id, swap)] = study_messages(prompt, *((r2, r1) if swap else (r1, r2)))
-                plan.append((item_id, swap, Call(spec, msgs, PairwiseVerdict, order, 0)))
+                    msgs = rendered[(task, item_id, swap)] = study_messages(prompt, *((r2, r1) if swap else (r1, r2)),
+                                                                            task=task)
+                plan.append((item_id, swap, Call(spec, msgs, schema, order, 0)))
     return plan
 
 
@@ -66,7 +81,7 @@ def call_judges(study: PairwiseStudy, specs: list, cache, *, both_orders: bool, 
                                            workers=0)
     rows = [CalledVerdict(item_id, c.spec.name, swap, winner_of(r.value["winner"], swap) if r.value else None,
                           "ok" if r.value else "failed", r.error,
-                          r.value.get("answer_probability") if r.value else None)
+                          (r.value.get("confidence", r.value.get("answer_probability")) if r.value else None))
             for (item_id, swap, c), r in zip(plan, results)]
     raise_if_unavailable(specs, rows, unavailable)
     return rows

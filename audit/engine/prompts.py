@@ -47,20 +47,30 @@ def template_source(name: str) -> str:
     return read_asset("prompts", name)
 
 
+def _template_name(task: str, part: str) -> str:
+    """``task.part.j2``; a variant task (``judge_pairwise@confidence``) without its own user template
+    uses the base task's."""
+    name = f"{task}.{part}.j2"
+    if "@" in task and not asset_dir("prompts").joinpath(name).is_file():
+        return f"{task.split('@', 1)[0]}.{part}.j2"
+    return name
+
+
 def template_hash(task: str) -> str:
     """SHA-256 over a task's system and user templates (recorded in the audit card)."""
     h = hashlib.sha256()
     for part in ("system", "user"):
-        h.update(template_source(f"{task}.{part}.j2").encode())
+        h.update(template_source(_template_name(task, part)).encode())
     return h.hexdigest()
 
 
 def render_messages(task: str, **variables) -> list[dict[str, str]]:
-    """The chat messages for ``task`` (``judge_preference``, ``flagger_mention``, ...)."""
+    """The chat messages for ``task`` (``judge_preference``, ``flagger_mention``, a variant such as
+    ``judge_pairwise@confidence``, ...)."""
     env = _env()
     return [
-        {"role": "system", "content": env.get_template(f"{task}.system.j2").render(**variables).strip()},
-        {"role": "user", "content": env.get_template(f"{task}.user.j2").render(**variables).strip()},
+        {"role": "system", "content": env.get_template(_template_name(task, "system")).render(**variables).strip()},
+        {"role": "user", "content": env.get_template(_template_name(task, "user")).render(**variables).strip()},
     ]
 
 

@@ -83,3 +83,10 @@ class PairwiseVerdict(StructuredOutput):
 
     winner: Literal["A", "B"] = Field(description="the better response")
     rationale: TrimmedText = Field(description="one sentence", json_schema_extra={"maxLength": 200})
+
+
+class ConfidentPairwiseVerdict(PairwiseVerdict):
+    """A :class:`PairwiseVerdict` with the judge's stated confidence (``judge_pairwise@confidence``)."""
+
+    confidence: float = Field(ge=0, le=1, description="how sure you are that the winner is really the better "
+                                                      "response: 0 = a guess, 1 = certain")
