@@ -224,3 +224,30 @@ def test_embedded_local_verifier_end_to_end(tmp_path, local_judge_cache):
     assert j["source"] == "called" and j["n_items"] == 36
     assert j["n_failed"] < 36 and j["acceptance_rate"]["estimate"] is not None
     assert {"style-lenient", "style-strict", "local"} <= set(res["judges"])
+
+
+def test_verifier_prompt_variants(tmp_path):
+    """`--judges NAME@strict` asks with prompts/extraction_verifier@strict.system.j2 (a debiasing variant);
+    an unknown variant exits 2 before any call."""
+    data = write(tmp_path / "a.jsonl")
+    seen = []
+
+    def respond(request):
+        seen.append(prompt_text(request, ("system",)))
+        return verifier(request)
+
+    with OpenAIServer(respond, mode="json_schema") as srv:
+        cfg = config(tmp_path, srv, "planted")
+        r = invoke("extraction", "--data", data, "--judges", "planted@strict", "--config", cfg, "--out", tmp_path / "o",
+                   "--cache-dir", tmp_path / "c")
+        assert r.exit_code == 0, r.output
+        assert seen and all("generalizes from a single request" in s for s in seen)
+        res = json.loads((tmp_path / "o" / "results.json").read_text())
+        assert "planted@strict" in res["judges"] and "extraction_verifier@strict" in res["audit_card"]["prompt_templates"]
+        n = srv.count
+        bad = invoke("extraction", "--data", data, "--judges", "planted@nope", "--config", cfg, "--out", tmp_path / "o2",
+                     "--cache-dir", tmp_path / "c")
+        assert bad.exit_code == 2 and "unknown prompt 'nope'" in bad.output and srv.count == n
+        other = invoke("extraction", "--data", data, "--judges", "planted@debiased", "--config", cfg, "--out",
+                       tmp_path / "o3", "--cache-dir", tmp_path / "c")  # a variant of another task
+        assert other.exit_code == 2 and "not a variant of the extraction_verifier prompt" in other.output

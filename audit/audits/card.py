@@ -40,12 +40,14 @@ def command_line() -> str | None:
     return " ".join(["judge-audit", *sys.argv[1:]]) if sys.argv else None
 
 
-def judges_card(specs) -> dict:
-    """Name -> what was called (model, api_base, mode, params) for every called judge spec."""
+def judges_card(specs, prompts: dict | None = None) -> dict:
+    """Name -> what was called (model, api_base, mode, params, prompt) for every called judge spec.
+    ``prompts``: judge -> prompt record, for audits whose judges use another task's prompt (the
+    extraction verifier); default: the judge's preference prompt."""
     from audit.engine.prompts import judge_prompt
 
     return {s.name: {"model": s.model, "api_base": s.api_base, "mode": s.mode, "params": s.params,
-                     "prompt": judge_prompt(s.prompt).to_dict()} for s in specs}
+                     "prompt": (prompts or {}).get(s.name) or judge_prompt(s.prompt).to_dict()} for s in specs}
 
 
 #: The fields of a judge's fingerprint, in the order ``judge-audit drift`` compares them.
@@ -123,7 +125,7 @@ def signature(card: dict, *, n_resamples: int | None = None) -> str:
 
 def audit_card(tool: str, *, packages: tuple[str, ...] = (), dataset: dict, templates: tuple[str, ...] = (),
                called=None, judgments=None, settings: dict | None = None, command: bool = True,
-               n_resamples: int | None = None) -> dict:
+               n_resamples: int | None = None, prompts: dict | None = None) -> dict:
     """The audit card of any audit: :func:`card_header`, the dataset (path, sha256, size), the hash of
     every prompt template used, the called judges, the audit's settings, the call counts of its
     judgments, the command line and the :func:`signature` (the last key).
@@ -137,7 +139,7 @@ def audit_card(tool: str, *, packages: tuple[str, ...] = (), dataset: dict, temp
         card["prompt_templates"] = {t: template_hash(t) for t in templates}
     if called is not None:
         names_only = bool(called) and all(isinstance(c, str) for c in called)
-        card["judges"] = list(called) if names_only else judges_card(called)
+        card["judges"] = list(called) if names_only else judges_card(called, prompts)
     card.update(settings or {})
     if judgments is not None:
         card.update(call_counts(judgments))

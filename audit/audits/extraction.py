@@ -40,8 +40,15 @@ class ExtractionOutcome:
     dataset: ExtractionDataset
 
 
-def verifier_messages(item: ExtractedAttribute) -> list[dict[str, str]]:
-    return render_messages(TASK, conversation=item.conversation, attribute=item.attribute)
+def verifier_task(spec) -> str:
+    """The verifier prompt of a judge: ``extraction_verifier``, or a shipped variant for ``NAME@variant``."""
+    from audit.engine.prompts import task_variant
+
+    return task_variant(TASK, spec.prompt)
+
+
+def verifier_messages(item: ExtractedAttribute, task: str = TASK) -> list[dict[str, str]]:
+    return render_messages(task, conversation=item.conversation, attribute=item.attribute)
 
 
 def verdict_row(spec, item: ExtractedAttribute, res: CallResult) -> ExtractionJudgment:
@@ -57,8 +64,9 @@ def verify(items: list[ExtractedAttribute], specs: list, cache, *, seed: int = 0
     if not specs or not items:
         return []
     todo = [(spec, it) for spec in specs for it in items]
-    results, unavailable = run_calls([Call(spec, verifier_messages(it), ExtractionVerdict) for spec, it in todo],
-                                     cache, seed=seed, on_result=on_result, workers=0)
+    tasks = {spec.name: verifier_task(spec) for spec in specs}
+    results, unavailable = run_calls([Call(spec, verifier_messages(it, tasks[spec.name]), ExtractionVerdict)
+                                      for spec, it in todo], cache, seed=seed, on_result=on_result, workers=0)
     rows = [verdict_row(spec, it, res) for (spec, it), res in zip(todo, results)]
     raise_if_unavailable(specs, rows, unavailable)
     return rows
@@ -85,6 +93,7 @@ def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda 
     """Load, verify (called verifiers), measure and write results.json and extraction_judgments.csv."""
     from audit.audits.card import audit_card
     from audit.data.files import clean_json, output_dir, write_csv, write_json
+    from audit.engine.prompts import template_hash
     from audit.data.results import versioned
     from audit.stats.extraction import extraction_results
 
@@ -95,6 +104,7 @@ def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda 
     if clash:
         raise ConfigError(f"verifier {clash[0]!r} has the name of an annotator in {dataset.path}; "
                           "call it under another name via --config")
+    tasks = [verifier_task(s) for s in called]  # an unknown prompt variant stops here, before any call
     require_credentials(*called, out=opts.out)
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
         if called:
@@ -112,7 +122,8 @@ def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda 
     results["audit_card"] = audit_card(
         "judge-audit extraction", packages=("litellm", "instructor"),
         dataset={"path": dataset.path, "sha256": dataset.sha256, "n_items": len(dataset.items)},
-        templates=(TASK,), called=called, judgments=judgments, settings={"seed": opts.seed},
+        templates=tuple(dict.fromkeys([TASK, *tasks])), called=called, judgments=judgments, settings={"seed": opts.seed},
+        prompts={s.name: {"name": t, "sha256": template_hash(t), "source": "shipped"} for s, t in zip(called, tasks)},
         n_resamples=results["bootstrap"]["n_reps"])
     results = versioned(clean_json(results))
     out = output_dir(opts.out)

@@ -144,6 +144,24 @@ def _compiled(source: str) -> jinja2.Template:
     return _env().from_string(source)
 
 
+def task_variant(task: str, ref: str | None) -> str:
+    """The prompt task to render for a judge of ``task`` whose prompt reference is ``ref``: the task itself
+    for None / ``default``, ``task@ref`` for a shipped variant of it; ConfigError (exit 2) otherwise."""
+    if ref in (None, "", DEFAULT):
+        return task
+    if ref in shipped_variants(task):
+        return f"{task}@{ref}"
+    raise ConfigError(f"prompt {ref!r} is not a variant of the {task} prompt (shipped: "
+                      f"{', '.join(shipped_variants(task)) or 'none'})")
+
+
+def any_task_variants() -> list[str]:
+    """Names of the shipped variants of every judge task (``prompts/<task>@<variant>.system.j2``)."""
+    root = asset_dir("prompts")
+    return sorted({f.name.split("@", 1)[1][:-len(".system.j2")] for f in root.iterdir()
+                   if "@" in f.name and f.name.endswith(".system.j2")})
+
+
 def shipped_variants(task: str = JUDGE_TASK) -> list[str]:
     """Names of the shipped variants of ``task`` (``prompts/<task>@<variant>.system.j2``)."""
     root = asset_dir("prompts")
@@ -206,14 +224,14 @@ def resolve_prompt_ref(ref: str, base: Path | None = None) -> str:
     """A prompt reference as given on the command line or in a config file: a shipped name stays a
     name; anything else is a folder, made absolute (relative to ``base``, the config file's folder, or
     the current folder) and checked now, before any call."""
-    if ref in (DEFAULT, *shipped_variants()):
-        return ref
+    if ref in (DEFAULT, *any_task_variants()):
+        return ref  # a shipped variant of some judge task; the audit checks that it applies to its task
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     resolved = str(path.resolve())
     if not Path(resolved).is_dir():
-        raise ConfigError(f"unknown prompt {ref!r}: not a shipped variant ({', '.join(shipped_variants()) or 'none'}) "
+        raise ConfigError(f"unknown prompt {ref!r}: not a shipped variant ({', '.join(any_task_variants()) or 'none'}) "
                           f"and not a folder ({resolved}) with system.j2 and user.j2")
     judge_prompt(resolved)  # validates (exit 2 with file and variable)
     return resolved
