@@ -91,6 +91,21 @@ def require_credentials(*specs: JudgeSpec | None, out: str | Path | None = None)
         output_dir(out)
 
 
+def raters_beside_annotators(dataset, requested: list[str], config: Path | None, *,
+                             role: str = "judge") -> tuple[list[JudgeSpec], list[str]]:
+    """(judges to call, judges imported) of an audit whose judges are compared rater by rater with the
+    dataset's annotators (relevance, extraction): :func:`choose_judges` on the judge config, refusing a
+    called judge named like an annotator (their labels would be mixed up)."""
+    from audit.engine.config import load_judge_config
+
+    called, imported = choose_judges(dataset, requested, load_judge_config(config))
+    clash = [s.name for s in called if s.name in dataset.annotators]
+    if clash:
+        raise ConfigError(f"{role} {clash[0]!r} has the name of an annotator in {dataset.path}; call it under another "
+                          "name via --config")
+    return called, imported
+
+
 def provenance(called: list[JudgeSpec], imported: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """(judge -> model, judge -> "called" | "imported") for the results."""
     models = {s.name: s.model for s in called} | {n: n for n in imported}

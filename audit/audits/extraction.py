@@ -11,14 +11,13 @@ from typing import Callable
 
 import pandas as pd
 
-from audit.audits.common import AuditOptions, bundled, choose_judges, opened_cache, provenance, require_credentials
+from audit.audits.common import (AuditOptions, bundled, opened_cache, provenance, raters_beside_annotators,
+                                 require_credentials)
 from audit.data.extraction import (JUDGMENT_COLUMNS, TASK, ExtractedAttribute, ExtractionDataset, ExtractionJudgment,
                                    human_label, imported_verdicts, load_extraction)
-from audit.engine.config import load_judge_config
 from audit.engine.judge import Call, CallResult, raise_if_unavailable, run_calls
 from audit.engine.prompts import render_messages
 from audit.engine.schemas import ExtractionVerdict
-from audit.errors import ConfigError
 
 DEFAULT_EXTRACTION_OUT = "judge-audit-extraction"
 
@@ -98,12 +97,7 @@ def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda 
     from audit.stats.extraction import extraction_results
 
     dataset = load_extraction(opts.data or bundled_extraction_example())
-    specs = load_judge_config(opts.config)
-    called, imported = choose_judges(dataset, opts.judges, specs)
-    clash = [s.name for s in called if s.name in dataset.annotators]
-    if clash:
-        raise ConfigError(f"verifier {clash[0]!r} has the name of an annotator in {dataset.path}; "
-                          "call it under another name via --config")
+    called, imported = raters_beside_annotators(dataset, opts.judges, opts.config, role="verifier")
     tasks = [verifier_task(s) for s in called]  # an unknown prompt variant stops here, before any call
     require_credentials(*called, out=opts.out)
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:

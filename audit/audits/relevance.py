@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from audit.audits.common import AuditOptions, bundled, choose_judges, opened_cache, provenance, require_credentials
-from audit.engine.config import load_judge_config
+from audit.audits.common import (AuditOptions, bundled, opened_cache, provenance, raters_beside_annotators,
+                                 require_credentials)
 from audit.stats import relevance as rm
 from audit.errors import ConfigError
 from audit.data.relevance import (JUDGMENT_COLUMNS, TASK, Pair, RelevanceDataset, RelevanceJudgment, imported_labels,
@@ -260,11 +260,7 @@ def run_relevance(opts: RelevanceOptions, log: Callable[[str], None] = lambda s:
     if opts.ties not in rm.TIE_RULES:
         raise ConfigError(f"--ties must be one of {', '.join(rm.TIE_RULES)} (got {opts.ties!r})")
     dataset = load_pairs(opts.data or bundled_relevance_example())
-    specs = load_judge_config(opts.config)
-    called, imported = choose_judges(dataset, opts.judges, specs)
-    clash = [s.name for s in called if s.name in dataset.annotators]
-    if clash:
-        raise ConfigError(f"judge {clash[0]!r} has the name of an annotator in {dataset.path}; call it under another name via --config")
+    called, imported = raters_beside_annotators(dataset, opts.judges, opts.config)
     require_credentials(*called, out=opts.out)
 
     with opened_cache(opts.cache_dir, opts.use_cache) as cache:
