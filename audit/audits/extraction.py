@@ -14,7 +14,8 @@ import pandas as pd
 from audit.audits.common import (AuditOptions, bundled, opened_cache, provenance, raters_beside_annotators,
                                  require_credentials)
 from audit.data.extraction import (JUDGMENT_COLUMNS, TASK, ExtractedAttribute, ExtractionDataset, ExtractionJudgment,
-                                   human_label, imported_verdicts, load_extraction)
+                                   imported_verdicts, load_extraction)
+from audit.data.labels import is_tie
 from audit.engine.judge import Call, CallResult, raise_if_unavailable, run_calls
 from audit.engine.prompts import render_messages
 from audit.engine.schemas import ExtractionVerdict
@@ -75,17 +76,12 @@ def frames(dataset: ExtractionDataset, judgments: list[ExtractionJudgment]) -> t
     """(items, verdicts, annotations) as :func:`audit.stats.extraction.extraction_results` reads them."""
     items = pd.DataFrame([{"item_id": it.id, "cluster": it.cluster, "source": it.source, "category": it.category,
                            "human_label": it.human_label, "n_annotators": len(it.human_labels),
-                           "tie": _is_tie([h.label for h in it.human_labels])} for it in dataset.items])
+                           "tie": is_tie([h.label for h in it.human_labels])} for it in dataset.items])
     verdicts = pd.DataFrame([{"item_id": j.item_id, "judge": j.judge, "label": j.label} for j in judgments],
                             columns=["item_id", "judge", "label"])
     annotations = pd.DataFrame([{"item_id": it.id, "annotator": h.annotator, "label": h.label}
                                 for it in dataset.items for h in it.human_labels], columns=["item_id", "annotator", "label"])
     return items, verdicts, annotations
-
-
-def _is_tie(labels: list[str]) -> bool:
-    counts = sorted((labels.count(x) for x in set(labels)), reverse=True)
-    return len(counts) > 1 and counts[0] == counts[1] and human_label(labels) == "uncertain"
 
 
 def run_extraction(opts: ExtractionOptions, log: Callable[[str], None] = lambda s: None, on_result=None) -> ExtractionOutcome:

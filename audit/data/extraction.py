@@ -21,6 +21,7 @@ from typing import Annotated, Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from audit.data.labels import plurality
 from audit.data.rows import explain_error, json_cell, read_rows, read_text, validated_rows
 from audit.errors import InputError
 
@@ -70,12 +71,7 @@ class ExtractedAttribute(BaseModel):
 
 def human_label(labels: list[str]) -> str | None:
     """The plurality of ``labels``; "uncertain" when two labels share the top count; None without labels."""
-    if not labels:
-        return None
-    counts = {lab: labels.count(lab) for lab in LABELS if lab in labels}
-    top = max(counts.values())
-    winners = [lab for lab, k in counts.items() if k == top]
-    return winners[0] if len(winners) == 1 else TIE_LABEL
+    return plurality(labels, tie=TIE_LABEL)
 
 
 @dataclass(frozen=True)

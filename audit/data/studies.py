@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
+from audit.data.labels import plurality
 from audit.errors import InputError
 from audit.data.rows import explain_error, json_cell, read_rows, read_text, validated_rows
 
@@ -121,14 +122,6 @@ class PairItem(_Strict):
     meta: dict[str, Any] = {}
 
 
-def plurality(labels: list) -> Any:
-    """The most frequent of ``labels`` (1, 2, "tie"); "tie" when two categories share the top count."""
-    counts: dict = {}
-    for lab in labels:
-        counts[lab] = counts.get(lab, 0) + 1
-    top = max(counts.values())
-    winners = [lab for lab, k in counts.items() if k == top]
-    return winners[0] if len(winners) == 1 else TIE
 
 
 # --- the loaded study ---------------------------------------------------------------------------
@@ -315,7 +308,7 @@ def _item_label(item: PairItem, path, lineno: int):
         given = "label" in item.model_fields_set  # "label": null
         raise InputError(path, lineno, "label", ('must be 1, 2 or "tie" (got null)' if given else "required field is missing")
                          + " (give label, or human_labels to take their plurality)")
-    return plurality([h.label for h in item.human_labels])
+    return plurality([h.label for h in item.human_labels], tie=TIE)
 
 
 def load_pairwise(path: str | Path, *, allow_no_verdicts: bool = False) -> PairwiseStudy:

@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from audit.data.labels import plurality
 from audit.stats.bootstrap import ClusterBootstrap, ratio
 from audit.stats.estimate import Estimate, bootstrap_estimate, finite
 
@@ -143,15 +144,7 @@ def direction(rating: float) -> str:
 def majority_direction(ratings: Sequence[float]) -> str | None:
     """People's majority direction on an item: the plurality of their ratings' directions, "same" when
     two directions share the top count (as a pairwise study's plurality label); None without ratings."""
-    counts: dict[str, int] = {}
-    for r in ratings:
-        d = direction(float(r))
-        counts[d] = counts.get(d, 0) + 1
-    if not counts:
-        return None
-    top = max(counts.values())
-    winners = [d for d, k in counts.items() if k == top]
-    return winners[0] if len(winners) == 1 else "same"
+    return plurality((direction(float(r)) for r in ratings), tie="same")
 
 
 def run_calibration(judgments, people: dict[str, str], clusters: dict[str, str], boot: ClusterBootstrap, *,
