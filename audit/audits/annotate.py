@@ -192,7 +192,7 @@ def next_item(con, annotator: str) -> dict | None:
     if not queue:
         return None
     item_id, repeat = queue[0]
-    item = next(it for it in db.load_items(con) if it["id"] == item_id)
+    item = db.load_item(con, item_id)  # one row, not the whole item table a second time
     order = shown_order(settings_of(con), annotator, item_id, repeat)
     a, b = (item["generic"], item["personalized"]) if order == "generic_first" else (item["personalized"], item["generic"])
     nonce = db.issue_nonce(con, annotator, item_id, repeat)

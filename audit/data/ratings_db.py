@@ -69,6 +69,11 @@ def load_items(con: sqlite3.Connection) -> list[dict]:
     return [json.loads(p) for (p,) in con.execute("SELECT payload FROM items ORDER BY position")]
 
 
+def load_item(con: sqlite3.Connection, item_id: str) -> dict | None:
+    row = con.execute("SELECT payload FROM items WHERE id = ?", (item_id,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
 def add_annotator(con: sqlite3.Connection, name: str, *, reissue: bool = False) -> str | None:
     """A new token for ``name`` (returned once, stored hashed); None when the annotator exists and
     ``reissue`` is false (its earlier link keeps working)."""
