@@ -22,7 +22,7 @@ from typing import Annotated, Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from audit.data.labels import plurality
-from audit.data.rows import explain_error, json_cell, read_rows, read_text, validated_rows
+from audit.data.rows import explain_error, first_repeat, json_cell, read_rows, read_text, validated_rows
 from audit.errors import InputError
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
@@ -111,16 +111,13 @@ def load_extraction(path: str | Path) -> ExtractionDataset:
     annotators: set[str] = set()
     judges: set[str] = set()
     for lineno, item in validated_rows(ExtractedAttribute, read_rows(path, text, CSV_CELLS), path, _explain):
-        for field, names in (("human_labels", [h.annotator for h in item.human_labels]),
-                             ("judge_labels", [j.judge for j in item.judge_labels])):
-            seen: dict[str, int] = {}
-            for k, name in enumerate(names):
-                if name in seen:
-                    who = "annotator" if field == "human_labels" else "verifier"
-                    key = "annotator" if field == "human_labels" else "judge"
-                    raise InputError(path, lineno, f"{field}[{k}].{key}",
-                                     f"{who} {name!r} labels this item twice (first is {field}[{seen[name]}])")
-                seen[name] = k
+        for field, key, who, names in (("human_labels", "annotator", "annotator", [h.annotator for h in item.human_labels]),
+                                       ("judge_labels", "judge", "verifier", [j.judge for j in item.judge_labels])):
+            repeat = first_repeat(names)
+            if repeat:
+                k, first = repeat
+                raise InputError(path, lineno, f"{field}[{k}].{key}",
+                                 f"{who} {names[k]!r} labels this item twice (first is {field}[{first}])")
         annotators |= {h.annotator for h in item.human_labels}
         judges |= {j.judge for j in item.judge_labels}
         both = sorted(annotators & judges)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Iterable
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from audit.errors import InputError
-from audit.data.rows import explain_error, json_cell, read_rows, read_text, validated_rows
+from audit.data.rows import explain_error, first_repeat, json_cell, read_rows, read_text, validated_rows
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 TASK = "relevance"  # prompts/relevance.{system,user}.j2
@@ -118,10 +118,10 @@ def load_pairs(path: str | Path) -> RelevanceDataset:
     for lineno, pair in validated_rows(Pair, read_rows(path, text, CSV_CELLS), path, explain_pair):
         for field, names in (("human_labels", [h.annotator for h in pair.human_labels]),
                              ("judge_labels", [j.judge for j in pair.judge_labels])):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            if dup:
+            repeat = first_repeat(names)
+            if repeat:
                 who = "annotator" if field == "human_labels" else "judge"
-                raise InputError(path, lineno, field, f"{who} {dup[0]!r} labels this pair twice")
+                raise InputError(path, lineno, field, f"{who} {names[repeat[0]]!r} labels this pair twice")
         for h in pair.human_labels:
             annotator_line.setdefault(h.annotator, lineno)
         for j in pair.judge_labels:

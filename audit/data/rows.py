@@ -103,6 +103,17 @@ def read_rows(path: Path, text: str, cells: Mapping[str, Callable[[str], Any]] |
     return rows_jsonl(path, text)
 
 
+def first_repeat(names: Iterable[str]) -> tuple[int, int] | None:
+    """(index of the first name that occurs again, index of its first occurrence), or None: the one
+    "a rater labels this item twice" rule of every loader with per-rater labels."""
+    seen: dict[str, int] = {}
+    for k, name in enumerate(names):
+        if name in seen:
+            return k, seen[name]
+        seen[name] = k
+    return None
+
+
 def field_name(loc: tuple) -> str:
     """A pydantic error location as the user writes it: ``human_ratings[1].rating``."""
     out = ""

@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from audit.data.labels import plurality
 from audit.errors import InputError
-from audit.data.rows import explain_error, json_cell, read_rows, read_text, validated_rows
+from audit.data.rows import explain_error, first_repeat, json_cell, read_rows, read_text, validated_rows
 
 FORMS = ("absolute", "pairwise")
 TIE = "tie"
@@ -296,12 +296,12 @@ def annotation_frame(rows: list[tuple]) -> pd.DataFrame:
 
 def _item_label(item: PairItem, path, lineno: int):
     """The item's human label: ``label`` when given, else the plurality of ``human_labels``."""
-    seen: dict[str, int] = {}
-    for k, h in enumerate(item.human_labels):
-        if h.annotator in seen:
-            raise InputError(path, lineno, f"human_labels[{k}].annotator",
-                             f"annotator {h.annotator!r} labels this item twice (first is human_labels[{seen[h.annotator]}])")
-        seen[h.annotator] = k
+    names = [h.annotator for h in item.human_labels]
+    repeat = first_repeat(names)
+    if repeat:
+        k, first = repeat
+        raise InputError(path, lineno, f"human_labels[{k}].annotator",
+                         f"annotator {names[k]!r} labels this item twice (first is human_labels[{first}])")
     if item.label is not None:
         return item.label
     if not item.human_labels:
